@@ -1,0 +1,335 @@
+"""Load and validate a testbed file.
+
+Every problem is reported as one :class:`~harness.errors.TestbedFileError` that names the
+file, the line and the problem (``testbeds/lab.yaml:14: node 'map1': unknown key 'rol'
+(did you mean 'role'?)``).  Credentials may be written as ``{env: VARIABLE}``; they are held
+as :class:`~harness.testbed.model.Secret` and never printed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.errors import TestbedFileError
+from harness.testbed.model import (
+    BACKENDS, MANAGEMENT_TYPES, ROLES, Interface, Link, Management, Node, Route, Secret, Testbed,
+)
+from harness.timers import TimerProfile
+
+TOP_KEYS = {"name", "description", "backend", "dut", "pics", "timers", "nodes", "links"}
+NODE_KEYS = {"role", "management", "routes", "services"}
+MGMT_KEYS = {
+    "ssh": {"type", "host", "port", "user", "password", "key_file", "known_hosts"},
+    "serial": {"type", "device", "baudrate", "user", "password"},
+    "local": {"type", "netns"},
+}
+LINK_KEYS = {"prefix", "access", "members"}
+MEMBER_KEYS = {"iface", "address", "advertise"}
+TIMER_KEYS = {"profile", "factor", "overrides"}
+SERVICES = ("radvd",)
+IFNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,14}$")
+NODE_NAME = re.compile(r"^[a-z][a-z0-9]{0,9}$")
+
+
+class _Map(dict):
+    """A mapping that remembers the line of itself and of each key (1-based)."""
+
+    line: int = 0
+    key_lines: dict[str, int]
+
+
+def _synthetic(values: dict[str, Any], line: int | None) -> _Map:
+    """A mapping the file did not spell out (a default or a shorthand), placed at ``line``."""
+    m = _Map(values)
+    m.line = line or 0
+    m.key_lines = {k: m.line for k in values}
+    return m
+
+
+class _List(list):
+    line: int = 0
+
+
+class _LineLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _Map:
+    result = _Map()
+    result.line = node.start_mark.line + 1
+    result.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if not isinstance(key, str):
+            raise TestbedFileError(loader.name, line, f"key {key!r} is not a string")
+        if key in result:
+            raise TestbedFileError(loader.name, line, f"duplicate key {key!r} (first at line {result.key_lines[key]})")
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.key_lines[key] = line
+    return result
+
+
+def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> _List:
+    result = _List(loader.construct_object(child, deep=True) for child in node.value)
+    result.line = node.start_mark.line + 1
+    return result
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+class _Ctx:
+    """Error reporting for one file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, line: int | None, problem: str) -> TestbedFileError:
+        return TestbedFileError(str(self.path), line, problem)
+
+    def line_of(self, mapping: Any, key: str | None = None) -> int | None:
+        if isinstance(mapping, _Map):
+            return mapping.key_lines.get(key, mapping.line) if key else mapping.line
+        return getattr(mapping, "line", None)
+
+    def mapping(self, value: Any, what: str, line: int | None) -> _Map:
+        if not isinstance(value, _Map):
+            raise self.fail(line, f"{what} must be a mapping, got {type(value).__name__}")
+        return value
+
+    def keys(self, mapping: _Map, allowed: set[str], what: str, required: tuple[str, ...] = ()) -> None:
+        for key in mapping:
+            if key not in allowed:
+                hint = difflib.get_close_matches(key, sorted(allowed), n=1)
+                tip = f" (did you mean {hint[0]!r}?)" if hint else f" (expected one of: {', '.join(sorted(allowed))})"
+                raise self.fail(mapping.key_lines[key], f"{what}: unknown key {key!r}{tip}")
+        for key in required:
+            if key not in mapping:
+                raise self.fail(mapping.line, f"{what}: missing required key {key!r}")
+
+    def choice(self, value: Any, choices: tuple[str, ...], what: str, line: int | None) -> str:
+        if value not in choices:
+            raise self.fail(line, f"{what}: {value!r} is not one of {', '.join(choices)}")
+        return value
+
+
+def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Testbed:
+    """Read, validate and return the testbed in ``path``."""
+    path = Path(path)
+    environ = os.environ if environ is None else environ
+    ctx = _Ctx(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise TestbedFileError(str(path), None, f"cannot read testbed file: {exc.strerror or exc}") from None
+    loader = _LineLoader(text)
+    loader.name = str(path)
+    try:
+        doc = loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise ctx.fail(mark.line + 1 if mark else None, f"YAML syntax error: {exc.problem or exc}") from None
+    finally:
+        loader.dispose()
+    top = ctx.mapping(doc, "testbed file", 1)
+    ctx.keys(top, TOP_KEYS, "testbed", required=("name", "backend", "nodes", "links"))
+    backend = ctx.choice(top["backend"], BACKENDS, "backend", ctx.line_of(top, "backend"))
+
+    nodes_map = ctx.mapping(top["nodes"], "nodes", ctx.line_of(top, "nodes"))
+    nodes = {name: _node(ctx, name, spec, backend, environ) for name, spec in nodes_map.items()}
+    links_map = ctx.mapping(top["links"], "links", ctx.line_of(top, "links"))
+    links = {name: _link(ctx, name, spec, nodes) for name, spec in links_map.items()}
+    for name, spec in nodes_map.items():
+        nodes[name].routes = _routes(ctx, name, spec.get("routes", _List()) if isinstance(spec, _Map) else [])
+
+    dut = top.get("dut")
+    if dut is not None and dut not in nodes:
+        raise ctx.fail(ctx.line_of(top, "dut"), f"dut: unknown node {dut!r} (nodes: {', '.join(nodes)})")
+    pics = top.get("pics") or _Map()
+    ctx.mapping(pics, "pics", ctx.line_of(top, "pics"))
+    timers = _timers(ctx, top.get("timers", "rfc"), ctx.line_of(top, "timers"))
+    if backend == "netns":
+        _check_netns_names(ctx, nodes)
+    return Testbed(
+        name=str(top["name"]), path=path, backend=backend, nodes=nodes, links=links,
+        dut=dut, pics=dict(pics), timers=timers, description=str(top.get("description", "")),
+    )
+
+
+def _node(ctx: _Ctx, name: str, spec: Any, backend: str, environ: Mapping[str, str]) -> Node:
+    spec = ctx.mapping(spec, f"node {name!r}", None)
+    what = f"node {name!r}"
+    ctx.keys(spec, NODE_KEYS, what, required=("role",))
+    role = ctx.choice(spec["role"], ROLES, f"{what}: role", ctx.line_of(spec, "role"))
+    default_type = {"tester": "local", "switch": "local", "mn": "serial"}.get(role, "ssh")
+    mgmt_spec = spec.get("management", _synthetic({"type": default_type}, spec.line) if backend == "netns" else None)
+    if mgmt_spec is None:
+        raise ctx.fail(spec.line, f"{what}: missing required key 'management' (a lab node needs ssh, serial or local access)")
+    if isinstance(mgmt_spec, str):  # shorthand "management: ssh"
+        mgmt_spec = _synthetic({"type": mgmt_spec}, ctx.line_of(spec, "management"))
+    mgmt = _management(ctx, what, ctx.mapping(mgmt_spec, f"{what}: management", ctx.line_of(spec, "management")),
+                       backend, environ)
+    services = spec.get("services", [])
+    if not isinstance(services, list):
+        raise ctx.fail(ctx.line_of(spec, "services"), f"{what}: services must be a list")
+    for svc in services:
+        ctx.choice(svc, SERVICES, f"{what}: service", ctx.line_of(spec, "services"))
+    return Node(name=name, role=role, management=mgmt, services=list(services), line=spec.line)
+
+
+def _management(ctx: _Ctx, what: str, spec: _Map, backend: str, environ: Mapping[str, str]) -> Management:
+    mtype = ctx.choice(spec.get("type"), MANAGEMENT_TYPES, f"{what}: management type", ctx.line_of(spec, "type"))
+    ctx.keys(spec, MGMT_KEYS[mtype], f"{what}: {mtype} management")
+    mgmt = Management(type=mtype)
+    mgmt.user = spec.get("user")
+    if "password" in spec:
+        mgmt.password = _secret(ctx, spec["password"], f"{what}: password", ctx.line_of(spec, "password"), environ)
+    if "port" in spec:
+        mgmt.port = _int(ctx, spec["port"], f"{what}: port", ctx.line_of(spec, "port"), 1, 65535)
+    if "baudrate" in spec:
+        mgmt.baudrate = _int(ctx, spec["baudrate"], f"{what}: baudrate", ctx.line_of(spec, "baudrate"), 50, 4_000_000)
+    for key in ("key_file", "known_hosts"):
+        if key in spec:
+            file = (ctx.path.parent / os.path.expandvars(str(spec[key]))).resolve()
+            try:
+                with open(file, "rb"):
+                    pass
+            except OSError as exc:
+                raise ctx.fail(ctx.line_of(spec, key), f"{what}: {key} {str(file)!r} is not readable: {exc.strerror}") from None
+            setattr(mgmt, key, file)
+    mgmt.host = spec.get("host")
+    mgmt.device = spec.get("device")
+    mgmt.netns = spec.get("netns")
+    if backend == "lab":
+        if mtype == "ssh":
+            if not mgmt.host:
+                raise ctx.fail(spec.line, f"{what}: ssh management needs 'host'")
+            if mgmt.password is None and mgmt.key_file is None:
+                raise ctx.fail(spec.line, f"{what}: ssh management needs a credential: 'password' or 'key_file'")
+            if mgmt.known_hosts is None:
+                raise ctx.fail(spec.line, f"{what}: ssh management needs 'known_hosts' (the pinned host key; "
+                                          "host keys are always checked)")
+        if mtype == "serial" and not mgmt.device:
+            raise ctx.fail(spec.line, f"{what}: serial management needs 'device'")
+    mgmt.user = mgmt.user or "root"
+    return mgmt
+
+
+def _secret(ctx: _Ctx, value: Any, what: str, line: int | None, environ: Mapping[str, str]) -> Secret:
+    if isinstance(value, str):
+        return Secret(value, "testbed file")
+    if isinstance(value, _Map) and set(value) <= {"env", "default"} and "env" in value:
+        var = str(value["env"])
+        if var in environ:
+            return Secret(environ[var], f"env {var}")
+        if "default" in value:
+            return Secret(str(value["default"]), "testbed file default")
+        raise ctx.fail(line, f"{what}: environment variable {var} is not set")
+    raise ctx.fail(line, f"{what}: expected a string or {{env: VARIABLE}}")
+
+
+def _int(ctx: _Ctx, value: Any, what: str, line: int | None, low: int, high: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ctx.fail(line, f"{what}: expected an integer in [{low}, {high}], got {value!r}")
+    return value
+
+
+def _link(ctx: _Ctx, name: str, spec: Any, nodes: dict[str, Node]) -> Link:
+    what = f"link {name!r}"
+    spec = ctx.mapping(spec, what, None)
+    ctx.keys(spec, LINK_KEYS, what, required=("members",))
+    prefix = None
+    if "prefix" in spec:
+        try:
+            prefix = ipaddress.IPv6Network(str(spec["prefix"]))
+        except ValueError as exc:
+            raise ctx.fail(ctx.line_of(spec, "prefix"), f"{what}: bad IPv6 prefix {spec['prefix']!r}: {exc}") from None
+    members = ctx.mapping(spec["members"], f"{what}: members", ctx.line_of(spec, "members"))
+    link = Link(name=name, prefix=prefix, members={}, access=bool(spec.get("access", False)), line=spec.line)
+    for node_name, member in members.items():
+        line = members.key_lines[node_name]
+        if node_name not in nodes:
+            raise ctx.fail(line, f"{what}: member {node_name!r} is not a node (nodes: {', '.join(nodes)})")
+        if isinstance(member, str):
+            member = _synthetic({"iface": member}, line)
+        member = ctx.mapping(member, f"{what}: member {node_name!r}", line)
+        ctx.keys(member, MEMBER_KEYS, f"{what}: member {node_name!r}", required=("iface",))
+        ifname = str(member["iface"])
+        if not IFNAME.match(ifname):
+            raise ctx.fail(line, f"{what}: interface name {ifname!r} is not a valid Linux interface name (max 15 characters)")
+        node = nodes[node_name]
+        if ifname in node.interfaces:
+            raise ctx.fail(line, f"{what}: node {node_name!r} already uses interface {ifname!r} on link "
+                                 f"{node.interfaces[ifname].link!r}")
+        address = None
+        if "address" in member:
+            address = _address(ctx, member["address"], prefix, f"{what}: member {node_name!r}", line)
+        iface = Interface(node=node_name, name=ifname, link=name, address=address,
+                          advertise=bool(member.get("advertise", False)))
+        if iface.advertise and prefix is None:
+            raise ctx.fail(line, f"{what}: member {node_name!r} advertises but the link has no prefix")
+        node.interfaces[ifname] = iface
+        link.members[node_name] = iface
+    return link
+
+
+def _address(ctx: _Ctx, value: Any, prefix: ipaddress.IPv6Network | None, what: str, line: int) -> ipaddress.IPv6Interface:
+    text = str(value)
+    try:
+        if text.startswith("::") and prefix is not None:  # interface identifier within the link prefix
+            addr = prefix.network_address + int(ipaddress.IPv6Address(text))
+            return ipaddress.IPv6Interface(f"{addr}/{prefix.prefixlen}")
+        iface = ipaddress.IPv6Interface(text if "/" in text else f"{text}/{prefix.prefixlen if prefix else 128}")
+    except ValueError as exc:
+        raise ctx.fail(line, f"{what}: bad IPv6 address {text!r}: {exc}") from None
+    if prefix is not None and iface.ip not in prefix:
+        raise ctx.fail(line, f"{what}: address {iface.ip} is not in the link prefix {prefix}")
+    return iface
+
+
+def _routes(ctx: _Ctx, node: str, spec: Any) -> list[Route]:
+    if not isinstance(spec, list):
+        raise ctx.fail(getattr(spec, "line", None), f"node {node!r}: routes must be a list of 'PREFIX via ADDRESS'")
+    routes = []
+    for item in spec:
+        parts = str(item).split()
+        line = getattr(spec, "line", None)
+        if len(parts) != 3 or parts[1] != "via":
+            raise ctx.fail(line, f"node {node!r}: route {item!r} is not of the form 'PREFIX via ADDRESS'")
+        try:
+            dst = ipaddress.IPv6Network("::/0" if parts[0] == "default" else parts[0])
+            via = ipaddress.IPv6Address(parts[2])
+        except ValueError as exc:
+            raise ctx.fail(line, f"node {node!r}: route {item!r}: {exc}") from None
+        routes.append(Route(dst, via))
+    return routes
+
+
+def _timers(ctx: _Ctx, spec: Any, line: int | None) -> TimerProfile:
+    if isinstance(spec, str):
+        spec = {"profile": spec}
+    elif isinstance(spec, _Map):
+        ctx.keys(spec, TIMER_KEYS, "timers", required=("profile",))
+    else:
+        raise ctx.fail(line, "timers must be 'rfc', 'scaled' or a mapping with 'profile'")
+    try:
+        return TimerProfile.make(spec["profile"], spec.get("factor"), spec.get("overrides"))
+    except (ValueError, TypeError) as exc:
+        raise ctx.fail(line, f"timers: {exc}") from None
+
+
+def _check_netns_names(ctx: _Ctx, nodes: dict[str, Node]) -> None:
+    for node in nodes.values():
+        if not NODE_NAME.match(node.name):
+            raise ctx.fail(node.line, f"node {node.name!r}: on the netns backend node names must be 1-10 "
+                                      "lowercase letters/digits, starting with a letter")

@@ -1,0 +1,145 @@
+"""What a testbed file describes: nodes, links, addressing, the DUT, its PICS and timers.
+
+These are passive descriptions (labgrid's "resources"): building, reaching and tearing down
+is the job of a backend (:mod:`harness.testbed.netns` for virtual runs, :mod:`.lab` for real
+devices).  Nothing here knows pytest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from pathlib import Path
+
+from harness.timers import TimerProfile
+
+ROLES = ("map", "ar", "mn", "ha", "cn", "router", "tester", "switch")
+BACKENDS = ("netns", "lab")
+MANAGEMENT_TYPES = ("ssh", "serial", "local")
+
+
+class Secret:
+    """A credential.  Never shows its value in ``str``/``repr``; read it with ``reveal()``."""
+
+    __slots__ = ("_value", "source")
+
+    def __init__(self, value: str, source: str) -> None:
+        self._value = value
+        self.source = source  # e.g. "env MAP1_PASSWORD" or "testbed file": safe to print
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret(<hidden>, from {self.source})"
+
+    __str__ = __repr__
+
+
+@dataclasses.dataclass
+class Management:
+    """How the harness reaches a node's command line."""
+
+    type: str  # ssh | serial | local
+    host: str | None = None
+    port: int = 22
+    user: str | None = None
+    password: Secret | None = None
+    key_file: Path | None = None
+    known_hosts: Path | None = None
+    device: str | None = None
+    baudrate: int = 115200
+    netns: str | None = None  # filled by the netns backend
+
+
+@dataclasses.dataclass
+class Route:
+    destination: ipaddress.IPv6Network
+    via: ipaddress.IPv6Address
+
+
+@dataclasses.dataclass
+class Interface:
+    """A node's interface on a link."""
+
+    node: str
+    name: str
+    link: str
+    address: ipaddress.IPv6Interface | None = None  # static global address, if any
+    advertise: bool = False  # this interface sends Router Advertisements for the link prefix
+    mac: str | None = None  # filled by the backend
+
+
+@dataclasses.dataclass
+class Node:
+    name: str
+    role: str
+    management: Management
+    interfaces: dict[str, Interface] = dataclasses.field(default_factory=dict)
+    routes: list[Route] = dataclasses.field(default_factory=list)
+    services: list[str] = dataclasses.field(default_factory=list)
+    line: int | None = None
+
+    @property
+    def forwards(self) -> bool:
+        return self.role in ("map", "ar", "ha", "router")
+
+    def interface_on(self, link: str) -> Interface:
+        for iface in self.interfaces.values():
+            if iface.link == link:
+                return iface
+        raise KeyError(f"node {self.name!r} has no interface on link {link!r}")
+
+
+@dataclasses.dataclass
+class Link:
+    name: str
+    prefix: ipaddress.IPv6Network | None
+    members: dict[str, Interface]  # node name -> interface
+    access: bool = False  # an access link a mobile node can attach to
+    line: int | None = None
+
+
+@dataclasses.dataclass
+class Testbed:
+    """A loaded, validated testbed file."""
+
+    name: str
+    path: Path
+    backend: str
+    nodes: dict[str, Node]
+    links: dict[str, Link]
+    dut: str | None
+    pics: dict[str, object]
+    timers: TimerProfile
+    description: str = ""
+
+    def nodes_with_role(self, role: str) -> list[Node]:
+        return [n for n in self.nodes.values() if n.role == role]
+
+    @property
+    def dut_node(self) -> Node | None:
+        return self.nodes.get(self.dut) if self.dut else None
+
+    @property
+    def tester(self) -> Node | None:
+        testers = self.nodes_with_role("tester")
+        return testers[0] if testers else None
+
+    def access_links(self) -> list[Link]:
+        return [link for link in self.links.values() if link.access]
+
+    def advertising_router(self, link: str) -> Node | None:
+        """The node that advertises ``link``'s prefix (its access router)."""
+        for iface in self.links[link].members.values():
+            if iface.advertise:
+                return self.nodes[iface.node]
+        return None
+
+    def access_link_of(self, router: str) -> Link:
+        """The access link on which router ``router`` advertises."""
+        for link in self.links.values():
+            member = link.members.get(router)
+            if member is not None and member.advertise:
+                return link
+        raise KeyError(f"{router!r} advertises on no link")

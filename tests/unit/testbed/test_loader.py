@@ -1,0 +1,139 @@
+"""Testbed file validation: every malformed file gives one error naming file, line and problem."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness.errors import TestbedFileError
+from harness.testbed import load
+
+GOOD = """\
+name: lab
+backend: lab
+dut: map1
+nodes:
+  map1:
+    role: map
+    management: {type: ssh, host: 192.0.2.1, key_file: id_test, known_hosts: known}
+  mn:
+    role: mn
+    management: {type: serial, device: /dev/ttyUSB0, user: root, password: {env: HMIP_TEST_PW}}
+  tester:
+    role: tester
+    management: local
+links:
+  acc1:
+    prefix: 2001:db8:110::/64
+    access: true
+    members: {map1: {iface: eth1, address: "::1", advertise: true}, mn: wlan0, tester: eth2}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "id_test").write_text("not really a key\n")
+    (tmp_path / "known").write_text("")
+    path = tmp_path / "tb.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def error_for(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> TestbedFileError:
+    path = write(tmp_path, text)
+    with pytest.raises(TestbedFileError) as info:
+        load(path, environ={"HMIP_TEST_PW": "pw"} if environ is None else environ)
+    err = info.value
+    assert str(path) in str(err), "the error names the file"
+    return err
+
+
+def test_good_file_loads(tmp_path: Path) -> None:
+    tb = load(write(tmp_path, GOOD), environ={"HMIP_TEST_PW": "s3cret"})
+    assert tb.dut == "map1" and tb.nodes["mn"].management.password.reveal() == "s3cret"
+    assert str(tb.links["acc1"].members["map1"].address) == "2001:db8:110::1/64"
+    assert tb.timers.name == "rfc" and tb.timers.map_probe_interval == 10.0
+
+
+def test_secret_is_never_shown(tmp_path: Path) -> None:
+    tb = load(write(tmp_path, GOOD), environ={"HMIP_TEST_PW": "s3cret"})
+    mgmt = tb.nodes["mn"].management
+    assert "s3cret" not in repr(mgmt) and "s3cret" not in str(mgmt.password)
+    assert "HMIP_TEST_PW" in repr(mgmt.password)
+
+
+def test_unknown_key_names_line_and_suggests(tmp_path: Path) -> None:
+    err = error_for(tmp_path, GOOD.replace("    role: mn", "    rol: mn"))
+    assert err.line == 9
+    assert "unknown key 'rol'" in err.problem and "did you mean 'role'" in err.problem
+
+
+def test_link_to_unknown_node(tmp_path: Path) -> None:
+    err = error_for(tmp_path, GOOD.replace("mn: wlan0", "mm: wlan0"))
+    assert err.line == 18 and "member 'mm' is not a node" in err.problem
+
+
+def test_missing_credential(tmp_path: Path) -> None:
+    err = error_for(tmp_path, GOOD.replace(", key_file: id_test", ""))
+    assert err.line == 7 and "needs a credential" in err.problem
+
+
+def test_unreadable_key_file(tmp_path: Path) -> None:
+    err = error_for(tmp_path, GOOD.replace("key_file: id_test", "key_file: missing_key"))
+    assert err.line == 7 and "key_file" in err.problem and "missing_key" in err.problem
+    assert "not readable" in err.problem
+
+
+def test_environment_variable_not_set(tmp_path: Path) -> None:
+    err = error_for(tmp_path, GOOD, environ={})
+    assert err.line == 10 and "environment variable HMIP_TEST_PW is not set" in err.problem
+
+
+def test_yaml_syntax_error(tmp_path: Path) -> None:
+    err = error_for(tmp_path, GOOD.replace("role: map\n", "role: [map\n"))
+    assert err.line is not None and "YAML syntax error" in err.problem
+
+
+def test_duplicate_key(tmp_path: Path) -> None:
+    err = error_for(tmp_path, GOOD.replace("    role: map\n", "    role: map\n    role: ar\n"))
+    assert err.line == 7 and "duplicate key 'role'" in err.problem
+
+
+def test_address_outside_prefix(tmp_path: Path) -> None:
+    err = error_for(tmp_path, GOOD.replace('address: "::1"', "address: 2001:db8:999::1"))
+    assert err.line == 18 and "not in the link prefix" in err.problem
+
+
+def test_unknown_role_and_dut(tmp_path: Path) -> None:
+    assert "not one of" in error_for(tmp_path, GOOD.replace("role: map", "role: mapp")).problem
+    err = error_for(tmp_path, GOOD.replace("dut: map1", "dut: map9"))
+    assert err.line == 3 and "unknown node 'map9'" in err.problem
+
+
+def test_bad_route_and_timers(tmp_path: Path) -> None:
+    text = GOOD.replace("    role: map\n", "    role: map\n    routes: ['2001:db8::/32 through 2001:db8::1']\n")
+    assert "PREFIX via ADDRESS" in error_for(tmp_path, text).problem
+    err = error_for(tmp_path, GOOD.replace("dut: map1", "dut: map1\ntimers: {profile: rfc, factor: 0.1}"))
+    assert "cannot be scaled" in err.problem
+
+
+def test_missing_file() -> None:
+    with pytest.raises(TestbedFileError, match="cannot read testbed file"):
+        load("/nonexistent/testbed.yaml")
+
+
+def test_netns_node_names_must_fit_namespaces(tmp_path: Path) -> None:
+    text = GOOD.replace("backend: lab", "backend: netns").replace("  map1:\n", "  Map_1:\n").replace("dut: map1", "dut: Map_1")
+    text = text.replace("members: {map1:", "members: {Map_1:")
+    assert "node names must be" in error_for(tmp_path, text).problem
+
+
+def test_bundled_virtual_testbed_is_valid() -> None:
+    from harness import paths
+    tb = load(paths.DEFAULT_TESTBED)
+    assert tb.backend == "netns" and tb.timers.name == "scaled"
+    assert {n.role for n in tb.nodes.values()} >= {"map", "ar", "mn", "ha", "cn", "tester", "router"}
+    assert [link.name for link in tb.access_links()] == ["acc1", "acc2", "acc3"]
+    tester = tb.tester
+    assert {i.link for i in tester.interfaces.values()} == set(tb.links), "the tester has a port on every link"
