@@ -1,0 +1,25 @@
+#!/bin/sh
+# Install what the suite needs on a fresh Debian/Ubuntu machine, as root:
+# Debian packages (only those missing) and the suite itself into ./.venv.
+set -eu
+cd "$(dirname "$0")"
+
+PACKAGES="iproute2 iputils-ping procps nftables iptables openssh-server openssh-client socat tshark radvd python3 python3-venv python3-pip"
+missing=""
+for pkg in $PACKAGES; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
+done
+if [ -n "$missing" ]; then
+    echo "bootstrap: installing Debian packages:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    # tshark asks whether non-root users may capture; answer no, non-interactively
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends $missing
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+echo "bootstrap: ready (.venv/bin/hmipv6ct, .venv/bin/python -m pytest)"
