@@ -1,0 +1,160 @@
+"""The testbed seam: what tests and the CLI may ask of any testbed, virtual or physical.
+
+A backend builds (or just reaches) the nodes of a :class:`~harness.testbed.model.Testbed`,
+hands out a command driver per node, tells the tester where its ports are, performs a
+mobile node's layer-2 handover (``attach``) and checks health.  The netns backend moves a
+bridge port; a Wi-Fi lab roams to the access point of the target router.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import ipaddress
+import json
+import time
+
+from harness.drivers.base import CommandDriver
+from harness.errors import DriverError, TestbedError
+from harness.testbed.model import Node, Testbed
+
+
+@dataclasses.dataclass
+class InterfaceHealth:
+    name: str
+    present: bool
+    up: bool
+    missing_addresses: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return self.present and self.up and not self.missing_addresses
+
+
+@dataclasses.dataclass
+class NodeHealth:
+    node: str
+    reachable: bool
+    detail: str = ""
+    interfaces: list[InterfaceHealth] = dataclasses.field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.reachable and all(i.ok for i in self.interfaces)
+
+    def describe(self) -> str:
+        if not self.reachable:
+            return f"{self.node}: UNREACHABLE ({self.detail})"
+        parts = []
+        for i in self.interfaces:
+            if not i.present:
+                parts.append(f"{i.name} missing")
+            else:
+                state = "up" if i.up else "DOWN"
+                miss = f", missing {', '.join(i.missing_addresses)}" if i.missing_addresses else ""
+                parts.append(f"{i.name} {state}{miss}")
+        return f"{self.node}: {'ok' if self.ok else 'PROBLEM'} ({self.detail}; {'; '.join(parts) or 'no interfaces'})"
+
+
+@dataclasses.dataclass
+class AttachResult:
+    """Timestamps (time.time()) of a layer-2 handover as seen by the testbed."""
+
+    mn: str
+    router: str
+    link: str
+    link_down: float
+    link_up: float
+
+
+class TestbedBackend(abc.ABC):
+    """A testbed made usable: drivers, tester ports, handover, health."""
+
+    __test__ = False
+
+    def __init__(self, spec: Testbed) -> None:
+        self.spec = spec
+        self._drivers: dict[str, CommandDriver] = {}
+
+    # -- lifecycle -----------------------------------------------------------------
+    @abc.abstractmethod
+    def up(self) -> None:
+        """Build (virtual) or reach (lab) every node."""
+
+    @abc.abstractmethod
+    def down(self) -> None:
+        """Tear down what ``up`` built.  Idempotent; never raises for already-gone parts."""
+
+    def __enter__(self) -> "TestbedBackend":
+        try:
+            self.up()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+    # -- access --------------------------------------------------------------------
+    @abc.abstractmethod
+    def _make_driver(self, node: Node) -> CommandDriver:
+        """A new, unopened driver for ``node``'s management connection."""
+
+    def driver(self, node: str) -> CommandDriver:
+        """The (shared, lazily opened) command driver of ``node``."""
+        if node not in self.spec.nodes:
+            raise TestbedError(f"no node {node!r} in testbed {self.spec.name!r}")
+        if node not in self._drivers:
+            self._drivers[node] = self._make_driver(self.spec.nodes[node])
+        return self._drivers[node]
+
+    def close_drivers(self) -> None:
+        for drv in self._drivers.values():
+            drv.close()
+        self._drivers.clear()
+
+    @abc.abstractmethod
+    def tester_port(self, link: str) -> tuple[str | None, str]:
+        """(network namespace or None, interface name) of the tester's port on ``link``."""
+
+    @abc.abstractmethod
+    def attach(self, mn: str, router: str) -> AttachResult:
+        """Layer-2 handover of mobile node ``mn`` to the access link of ``router``."""
+
+    def current_link(self, mn: str) -> str:
+        """The access link ``mn`` is attached to now."""
+        node = self.spec.nodes[mn]
+        for iface in node.interfaces.values():
+            if self.spec.links[iface.link].access:
+                return iface.link
+        raise TestbedError(f"{mn!r} is attached to no access link")
+
+    # -- health ----------------------------------------------------------------------
+    def check(self) -> list[NodeHealth]:
+        """Per node: reachable over its management connection, interfaces up, addresses present."""
+        return [self.check_node(node) for node in self.spec.nodes.values() if node.role != "switch"]
+
+    def check_node(self, node: Node) -> NodeHealth:
+        start = time.monotonic()
+        try:
+            result = self.driver(node.name).run("ip -j addr show", timeout=10)
+        except DriverError as exc:
+            return NodeHealth(node.name, False, str(exc))
+        if not result.ok:
+            return NodeHealth(node.name, True, f"'ip -j addr show' exited {result.exit_status}: {result.stderr.strip()}")
+        try:
+            links = {entry["ifname"]: entry for entry in json.loads(result.stdout)}
+        except (ValueError, KeyError, TypeError):
+            return NodeHealth(node.name, True, "cannot parse 'ip -j addr show' output")
+        health = NodeHealth(node.name, True, f"{node.management.type} {1000 * (time.monotonic() - start):.0f} ms")
+        for iface in node.interfaces.values():
+            entry = links.get(iface.name)
+            if entry is None:
+                health.interfaces.append(InterfaceHealth(iface.name, False, False, []))
+                continue
+            present = {ipaddress.IPv6Address(a["local"]) for a in entry.get("addr_info", []) if a.get("family") == "inet6"}
+            missing = [str(iface.address.ip)] if iface.address and iface.address.ip not in present else []
+            up = "UP" in entry.get("flags", []) and "LOWER_UP" in entry.get("flags", [])
+            health.interfaces.append(InterfaceHealth(iface.name, True, up, missing))
+        return health
