@@ -1,0 +1,1 @@
+"""HMIPv6 conformance test purposes and the requirements catalog they are indexed by."""
