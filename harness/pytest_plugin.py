@@ -26,6 +26,8 @@ ROLES = ("map", "mn", "ar", "all")
 
 _RESULTS = pytest.StashKey[list]()
 _STARTED = pytest.StashKey[float]()
+_EVIDENCE = pytest.StashKey[list]()
+_SIGTERM = pytest.StashKey[object]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -43,7 +45,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_RESULTS] = []
     config.stash[_STARTED] = time.time()
     if config.getoption("--run-dir"):
-        signal.signal(signal.SIGTERM, _raise_interrupt)  # teardown runs on SIGTERM as on Ctrl-C
+        # teardown (testbed down) runs on SIGTERM as it does on Ctrl-C
+        config.stash[_SIGTERM] = signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _SIGTERM in config.stash:
+        signal.signal(signal.SIGTERM, config.stash[_SIGTERM])
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -113,8 +121,6 @@ def _evidence(request: pytest.FixtureRequest):
     request.node.stash[_EVIDENCE] = [str(f) for f in files]
     t.capture.trim(mark)
 
-
-_EVIDENCE = pytest.StashKey[list]()
 
 
 def _safe(nodeid: str) -> str:
