@@ -148,7 +148,7 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None)
     nodes_map = ctx.mapping(top["nodes"], "nodes", ctx.line_of(top, "nodes"))
     nodes = {name: _node(ctx, name, spec, backend, environ) for name, spec in nodes_map.items()}
     links_map = ctx.mapping(top["links"], "links", ctx.line_of(top, "links"))
-    links = {name: _link(ctx, name, spec, nodes) for name, spec in links_map.items()}
+    links = {name: _link(ctx, name, spec, nodes, backend) for name, spec in links_map.items()}
     for name, spec in nodes_map.items():
         nodes[name].routes = _routes(ctx, name, spec.get("routes", _List()) if isinstance(spec, _Map) else [])
 
@@ -244,7 +244,7 @@ def _int(ctx: _Ctx, value: Any, what: str, line: int | None, low: int, high: int
     return value
 
 
-def _link(ctx: _Ctx, name: str, spec: Any, nodes: dict[str, Node]) -> Link:
+def _link(ctx: _Ctx, name: str, spec: Any, nodes: dict[str, Node], backend: str) -> Link:
     what = f"link {name!r}"
     spec = ctx.mapping(spec, what, None)
     ctx.keys(spec, LINK_KEYS, what, required=("members",))
@@ -265,8 +265,10 @@ def _link(ctx: _Ctx, name: str, spec: Any, nodes: dict[str, Node]) -> Link:
         member = ctx.mapping(member, f"{what}: member {node_name!r}", line)
         ctx.keys(member, MEMBER_KEYS, f"{what}: member {node_name!r}", required=("iface",))
         ifname = str(member["iface"])
-        if not IFNAME.match(ifname):
+        if backend == "netns" and not IFNAME.match(ifname):
             raise ctx.fail(line, f"{what}: interface name {ifname!r} is not a valid Linux interface name (max 15 characters)")
+        if not ifname or any(c.isspace() for c in ifname):
+            raise ctx.fail(line, f"{what}: interface name {ifname!r} is empty or contains white space")
         node = nodes[node_name]
         if ifname in node.interfaces:
             raise ctx.fail(line, f"{what}: node {node_name!r} already uses interface {ifname!r} on link "

@@ -137,3 +137,12 @@ def test_bundled_virtual_testbed_is_valid() -> None:
     assert [link.name for link in tb.access_links()] == ["acc1", "acc2", "acc3"]
     tester = tb.tester
     assert {i.link for i in tester.interfaces.values()} == set(tb.links), "the tester has a port on every link"
+
+
+def test_lab_example_is_valid_and_needs_its_secret_from_the_environment() -> None:
+    from harness import paths
+    path = paths.TESTBEDS_DIR / "lab-example.yaml"
+    with pytest.raises(TestbedFileError, match="LAB_MN_PASSWORD is not set"):
+        load(path, environ={})
+    tb = load(path, environ={"LAB_MN_PASSWORD": "x"})
+    assert tb.backend == "lab" and tb.nodes["map1"].management.known_hosts.name == "known_hosts"
