@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import logging
 import os
 import secrets
@@ -77,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # -- run ------------------------------------------------------------------------------
+# pytest runs in this process, which has imported the harness already: its asserts cannot be
+# rewritten (the plugin is loaded by entry point), which is harmless, so that warning is muted.
+_PYTEST_BASE = ("-p", "no:cacheprovider", f"--rootdir={paths.ROOT}", "-o", "addopts=",
+                "-W", "ignore::pytest.PytestAssertRewriteWarning")
+
+
 def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     import pytest
 
@@ -91,7 +96,7 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     pytest_args = [
         str(paths.SUITE_DIR), f"--testbed={testbed}", f"--dut-role={args.dut_role}", f"--edition={args.edition}",
         f"--run-dir={run_dir}", f"--junitxml={run_dir / 'junit.xml'}", f"--alluredir={run_dir / 'allure-results'}",
-        "-p", "no:cacheprovider", f"--rootdir={paths.CONFORMANCE_DIR.parent}", "-o", "addopts=", "-ra", *extra,
+        *_PYTEST_BASE, "-ra", *extra,
     ]
     status = int(pytest.main(pytest_args))
     print(f"hmipv6ct: results in {run_dir} (reports/latest points there)")
@@ -180,6 +185,5 @@ def cmd_list(args: argparse.Namespace, extra: list[str]) -> int:
     import pytest
 
     status = pytest.main([str(paths.SUITE_DIR), "--list-purposes", f"--dut-role={args.dut_role}", "-q",
-                          "-p", "no:cacheprovider", f"--rootdir={paths.CONFORMANCE_DIR.parent}", "-o", "addopts=",
-                          "--no-header", "--co"])
+                          *_PYTEST_BASE, "--no-header", "--co"])
     return 0 if status in (0, 5) else int(status)

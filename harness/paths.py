@@ -1,14 +1,16 @@
-"""Where the suite's own files are, whether run from a checkout or an installed package."""
+"""Where the suite's own files are, whether run from a checkout or an installed package.
+
+The top-level packages (``harness``, ``conformance``, ``testbeds``) sit side by side in both
+cases; they are located without importing them, so pytest can still rewrite their asserts.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import conformance
-import testbeds
-
-TESTBEDS_DIR = Path(testbeds.__file__).resolve().parent
-CONFORMANCE_DIR = Path(conformance.__file__).resolve().parent
+ROOT = Path(__file__).resolve().parent.parent
+TESTBEDS_DIR = ROOT / "testbeds"
+CONFORMANCE_DIR = ROOT / "conformance"
 SUITE_DIR = CONFORMANCE_DIR / "suite"
 DEFAULT_TESTBED = TESTBEDS_DIR / "virtual.yaml"
 

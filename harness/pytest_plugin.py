@@ -181,6 +181,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         "started": config.stash[_STARTED],
         "finished": time.time(),
         "pytest_exit_status": int(exitstatus),
+        "interrupted": int(exitstatus) == int(pytest.ExitCode.INTERRUPTED),
         "counts": counts,
         "results": results,
     }

@@ -127,7 +127,7 @@ def test_up_and_down_leave_nothing_behind() -> None:
 
 
 def test_clean_removes_what_a_killed_build_left(tmp_path: Path) -> None:
-    env = dict(os.environ, PYTHONPATH=str(paths.CONFORMANCE_DIR.parent))
+    env = dict(os.environ, PYTHONPATH=str(paths.ROOT))
     before = {r.prefix for r in runstate.all_runs()}
     proc = subprocess.Popen([sys.executable, "-m", "harness", "testbed", "up", str(paths.DEFAULT_TESTBED)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -1,0 +1,70 @@
+"""hmipv6ct end to end: a run writes its report; Ctrl-C and SIGTERM still tear the testbed down."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import netns, paths
+from harness.testbed import runstate
+
+pytestmark = pytest.mark.netns
+
+ENV = dict(os.environ, PYTHONPATH=str(paths.ROOT))
+
+
+def hmipv6ct(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness", *args], env=ENV, capture_output=True, text=True,
+                          timeout=120, **kw)
+
+
+def test_run_writes_results_junit_and_latest(tmp_path: Path) -> None:
+    out = hmipv6ct("run", "--out", str(tmp_path))
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    latest = tmp_path / "latest"
+    assert latest.is_symlink()
+    doc = json.loads((latest / "results.json").read_text())
+    assert [(r["test_purpose"], r["verdict"]) for r in doc["results"]] == [("TB-SMOKE-1", "PASS")]
+    assert (latest / "junit.xml").is_file() and (latest / "allure-results").is_dir()
+    assert any(p.suffix == ".pcap" for p in (latest / "evidence").rglob("*"))
+
+
+def test_list_shows_test_purposes() -> None:
+    out = hmipv6ct("list")
+    assert out.returncode == 0 and "TB-SMOKE-1" in out.stdout
+
+
+def test_broken_testbed_file_is_reported_with_file_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(paths.DEFAULT_TESTBED.read_text().replace("role: map\n", "rol: map\n", 1))
+    out = hmipv6ct("run", "--testbed", str(bad), "--out", str(tmp_path / "reports"))
+    assert out.returncode == 2
+    assert f"{bad}:" in out.stderr and "unknown key 'rol'" in out.stderr
+    assert not (tmp_path / "reports").exists(), "no run directory for a run that never started"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_tears_the_testbed_down(tmp_path: Path, sig: signal.Signals) -> None:
+    before = {r.prefix for r in runstate.all_runs()}
+    proc = subprocess.Popen([sys.executable, "-m", "harness", "run", "--out", str(tmp_path)], env=ENV,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    run = None
+    deadline = time.monotonic() + 30
+    while run is None and time.monotonic() < deadline:
+        run = next((r for r in runstate.all_runs() if r.prefix not in before and r.complete), None)
+        time.sleep(0.01)
+    assert run is not None, "the run never finished building its testbed"
+    proc.send_signal(sig)
+    assert proc.wait(timeout=30) != 0
+    assert [n for n in netns.list_names() if n.startswith(run.prefix)] == []
+    assert not run.workdir.exists()
+    doc = json.loads((tmp_path / "latest" / "results.json").read_text())
+    assert doc["interrupted"] is True
