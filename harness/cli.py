@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        logging.getLogger("paramiko").setLevel(logging.WARNING)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         return args.func(args, extra)
