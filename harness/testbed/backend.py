@@ -122,6 +122,10 @@ class TestbedBackend(abc.ABC):
     def attach(self, mn: str, router: str) -> AttachResult:
         """Layer-2 handover of mobile node ``mn`` to the access link of ``router``."""
 
+    def control_command(self, node: str) -> str | None:
+        """The command that shows or steers the HMIPv6 daemon on ``node`` (append ``show``), if known."""
+        return None
+
     def current_link(self, mn: str) -> str:
         """The access link ``mn`` is attached to now."""
         node = self.spec.nodes[mn]

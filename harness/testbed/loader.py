@@ -25,7 +25,7 @@ from harness.testbed.model import (
 from harness.timers import TimerProfile
 
 TOP_KEYS = {"name", "description", "backend", "dut", "pics", "timers", "nodes", "links"}
-NODE_KEYS = {"role", "management", "routes", "services"}
+NODE_KEYS = {"role", "management", "routes", "services", "maps"}
 MGMT_KEYS = {
     "ssh": {"type", "host", "port", "user", "password", "key_file", "known_hosts"},
     "serial": {"type", "device", "baudrate", "user", "password"},
@@ -34,7 +34,7 @@ MGMT_KEYS = {
 LINK_KEYS = {"prefix", "access", "members"}
 MEMBER_KEYS = {"iface", "address", "advertise"}
 TIMER_KEYS = {"profile", "factor", "overrides"}
-SERVICES = ("radvd",)
+SERVICES = ("radvd", "hmipv6-map", "hmipv6-ar")
 IFNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,14}$")
 NODE_NAME = re.compile(r"^[a-z][a-z0-9]{0,9}$")
 
@@ -152,6 +152,8 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None)
     for name, spec in nodes_map.items():
         nodes[name].routes = _routes(ctx, name, spec.get("routes", _List()) if isinstance(spec, _Map) else [])
 
+    for node in nodes.values():
+        _check_maps(ctx, node, nodes, links, ctx.line_of(nodes_map[node.name], "maps"))
     dut = top.get("dut")
     if dut is not None and dut not in nodes:
         raise ctx.fail(ctx.line_of(top, "dut"), f"dut: unknown node {dut!r} (nodes: {', '.join(nodes)})")
@@ -184,7 +186,10 @@ def _node(ctx: _Ctx, name: str, spec: Any, backend: str, environ: Mapping[str, s
         raise ctx.fail(ctx.line_of(spec, "services"), f"{what}: services must be a list")
     for svc in services:
         ctx.choice(svc, SERVICES, f"{what}: service", ctx.line_of(spec, "services"))
-    return Node(name=name, role=role, management=mgmt, services=list(services), line=spec.line)
+    maps = spec.get("maps", [])
+    if not isinstance(maps, list) or not all(isinstance(m, str) for m in maps):
+        raise ctx.fail(ctx.line_of(spec, "maps"), f"{what}: maps must be a list of MAP node names")
+    return Node(name=name, role=role, management=mgmt, services=list(services), maps=list(maps), line=spec.line)
 
 
 def _management(ctx: _Ctx, what: str, spec: _Map, backend: str, environ: Mapping[str, str]) -> Management:
@@ -328,6 +333,15 @@ def _timers(ctx: _Ctx, spec: Any, line: int | None) -> TimerProfile:
         return TimerProfile.make(spec["profile"], spec.get("factor"), spec.get("overrides"))
     except (ValueError, TypeError) as exc:
         raise ctx.fail(line, f"timers: {exc}") from None
+
+
+def _check_maps(ctx: _Ctx, node: Node, nodes: dict[str, Node], links: dict[str, Link], line: int | None) -> None:
+    """Each MAP an access router advertises must be a MAP node sharing a link with it."""
+    for name in node.maps:
+        if name not in nodes or nodes[name].role != "map":
+            raise ctx.fail(line, f"node {node.name!r}: maps: {name!r} is not a node with role map")
+        if not any(node.name in link.members and name in link.members for link in links.values()):
+            raise ctx.fail(line, f"node {node.name!r}: maps: {name!r} shares no link with {node.name!r}")
 
 
 def _check_netns_names(ctx: _Ctx, nodes: dict[str, Node]) -> None:

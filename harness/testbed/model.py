@@ -78,6 +78,7 @@ class Node:
     interfaces: dict[str, Interface] = dataclasses.field(default_factory=dict)
     routes: list[Route] = dataclasses.field(default_factory=list)
     services: list[str] = dataclasses.field(default_factory=list)
+    maps: list[str] = dataclasses.field(default_factory=list)  # MAPs an access router advertises
     line: int | None = None
 
     @property
@@ -135,6 +136,19 @@ class Testbed:
             if iface.advertise:
                 return self.nodes[iface.node]
         return None
+
+    def map_link(self, map_node: str) -> Link:
+        """The link on which ``map_node``'s MAP address lives: the one it shares with the ARs naming it."""
+        for link in self.links.values():
+            if map_node in link.members and any(map_node in self.nodes[m].maps for m in link.members):
+                return link
+        raise KeyError(f"no access router advertises MAP {map_node!r}")
+
+    def map_address(self, map_node: str) -> str:
+        iface = self.map_link(map_node).members[map_node]
+        if iface.address is None:
+            raise KeyError(f"MAP {map_node!r} has no address on link {iface.link!r}")
+        return str(iface.address.ip)
 
     def access_link_of(self, router: str) -> Link:
         """The access link on which router ``router`` advertises."""

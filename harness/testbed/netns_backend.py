@@ -20,15 +20,18 @@ import hashlib
 import logging
 import secrets
 import subprocess
+import sys
 import time
 from pathlib import Path
+
+import yaml
 
 from harness.drivers.base import CommandDriver
 from harness.drivers.local import LocalDriver
 from harness.drivers.serial import SerialDriver
 from harness.drivers.ssh import SshDriver
 from harness.errors import TestbedError
-from harness.testbed import runstate, services
+from harness.testbed import refconfig, runstate, services
 from harness.testbed.backend import AttachResult, TestbedBackend
 from harness.testbed.model import Node, Secret, Testbed
 
@@ -54,9 +57,10 @@ def _run(argv: list[str], input: str | None = None, what: str = "") -> str:
 class NetnsTestbed(TestbedBackend):
     """Build ``spec`` from network namespaces, veths and bridges on this host."""
 
-    def __init__(self, spec: Testbed, state: runstate.RunState | None = None) -> None:
+    def __init__(self, spec: Testbed, state: runstate.RunState | None = None, edition: str = "rfc4140") -> None:
         super().__init__(spec)
         self.state = state
+        self.edition = edition
         self._bridges: dict[str, str] = {}  # link -> bridge name
         self._ports: dict[tuple[str, str], str] = {}  # (node, iface) -> switch port name
         self._procs: list[subprocess.Popen] = []  # our children, reaped on down()
@@ -233,6 +237,13 @@ class NetnsTestbed(TestbedBackend):
                 self._started(proc, f"console {node.name}")
             if "radvd" in node.services:
                 self._started(self._start_radvd(node), f"radvd {node.name}")
+            for daemon in ("hmipv6-map", "hmipv6-ar"):
+                if daemon in node.services:
+                    self._started(self._start_reference(node, daemon), f"{daemon} {node.name}")
+        for node in self.spec.nodes.values():
+            for daemon in ("hmipv6-map", "hmipv6-ar"):
+                if daemon in node.services:
+                    self._wait_ready(node, daemon)
 
     def _started(self, proc: subprocess.Popen, what: str) -> None:
         self._procs.append(proc)
@@ -260,6 +271,43 @@ class NetnsTestbed(TestbedBackend):
                 ["ip", "netns", "exec", self.netns_of(node.name), "radvd", "-n", "-C", str(nodedir / "radvd.conf"),
                  "-p", str(nodedir / "radvd.pid"), "-m", "stderr", "-d", "1"],
                 stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def _daemon_config(self, node: Node, daemon: str) -> Path:
+        return self.state_required().workdir / node.name / f"{daemon}.yaml"
+
+    def _start_reference(self, node: Node, daemon: str) -> subprocess.Popen:
+        """Run a bundled reference daemon in the node's namespace (as a lab runs it on a router)."""
+        nodedir = self.state_required().workdir / node.name
+        render = refconfig.map_config if daemon == "hmipv6-map" else refconfig.ar_config
+        path = self._daemon_config(node, daemon)
+        path.write_text(yaml.safe_dump(render(self.spec, node, nodedir, self.edition), sort_keys=False))
+        module = "map_main" if daemon == "hmipv6-map" else "ar_main"
+        with open(nodedir / f"{daemon}.err", "w") as err:
+            return subprocess.Popen(
+                ["ip", "netns", "exec", self.netns_of(node.name), sys.executable, "-m",
+                 f"reference_impl.daemon.{module}", "--config", str(path)],
+                stdout=err, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def control_command(self, node: str) -> str | None:
+        """The shell command that shows or steers the reference daemon on ``node`` (``… show``)."""
+        spec = self.spec.nodes[node]
+        for daemon in ("hmipv6-map", "hmipv6-ar"):
+            if daemon in spec.services:
+                return f"{sys.executable} -m reference_impl.daemon.ctl --config {self._daemon_config(spec, daemon)}"
+        return None
+
+    def _wait_ready(self, node: Node, daemon: str, timeout: float = 15.0) -> None:
+        sock = self.state_required().workdir / node.name / f"{daemon}.sock"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if sock.exists():
+                return
+            proc = next((p for p in self._procs if p.args[-1] == str(self._daemon_config(node, daemon))), None)
+            if proc is not None and proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        err = (self.state_required().workdir / node.name / f"{daemon}.err").read_text()[-1500:]
+        raise TestbedError(f"{daemon} on {node.name} did not start: {err.strip() or 'no output'}")
 
     def _make_driver(self, node: Node) -> CommandDriver:
         m = node.management

@@ -1,0 +1,63 @@
+"""Configuration files for the bundled reference daemons, derived from a testbed and its timer profile.
+
+The harness never imports the reference implementation: it writes the daemons' YAML configuration
+(the same file a lab would write for a Linux router running them) and talks to them through
+``hmipv6-ctl``.  Every timer comes from the testbed's timer profile.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.testbed.model import Node, Testbed
+
+MAP_VALID_LIFETIME = 86400  # seconds advertised in MAP options (the MAP's prefix never expires)
+
+
+def map_config(spec: Testbed, node: Node, workdir: Path, edition: str = "rfc4140") -> dict:
+    home = spec.map_link(node.name)
+    ars = [n for n in spec.nodes.values() if node.name in n.maps]
+    domain = sorted({str(spec.access_link_of(ar.name).prefix) for ar in ars})
+    others = sorted({str(link.prefix) for link in spec.access_links()} - set(domain))
+    return {
+        "role": "map", "edition": edition,
+        "control_socket": str(workdir / "hmipv6-map.sock"), "log_file": str(workdir / "hmipv6-map.log"),
+        "map": {
+            "address": spec.map_address(node.name), "home_iface": home.members[node.name].name,
+            "listen": list(node.interfaces), "prefix_length": home.prefix.prefixlen,
+            "onlink_prefixes": domain,
+            "forward_prefixes": others,  # §8: bindings may be re-pointed to LCoAs in the other domains
+            "dad": "on", "dad_retrans_timer": spec.timers.retrans_timer,
+            "preference": 10, "dist": 1,
+        },
+    }
+
+
+def ar_config(spec: Testbed, node: Node, workdir: Path, edition: str = "rfc4140") -> dict:
+    t = spec.timers
+    interfaces = []
+    for iface in node.interfaces.values():
+        link = spec.links[iface.link]
+        if iface.advertise:
+            interfaces.append({
+                "name": iface.name, "advertise": True, "prefixes": [str(link.prefix)],
+                "max_interval": t.max_rtr_adv_interval, "min_interval": t.min_rtr_adv_interval,
+                "min_delay_between_ras": t.min_delay_between_ras})
+        else:
+            interfaces.append({"name": iface.name, "advertise": False, "listen_map_options": True})
+    maps = [{"address": spec.map_address(m), "dist": 1, "pref": 10, "r": True, "valid_lifetime": MAP_VALID_LIFETIME}
+            for m in node.maps]
+    probe_source = None
+    if node.maps:
+        shared = spec.map_link(node.maps[0]).members[node.name]
+        probe_source = str(shared.address.ip) if shared.address else None
+    return {
+        "role": "ar", "edition": edition,
+        "control_socket": str(workdir / "hmipv6-ar.sock"), "log_file": str(workdir / "hmipv6-ar.log"),
+        "ar": {
+            "interfaces": interfaces, "maps": maps, "discovery": "manual", "probe_source": probe_source,
+            "failure_detection": {"interval": t.map_probe_interval, "aggressive_interval": t.map_probe_aggressive_interval,
+                                  "aggressive_duration": t.map_probe_aggressive_period},
+            "max_initial_interval": t.max_initial_rtr_advert_interval, "max_ra_delay": t.max_ra_delay_time,
+        },
+    }

@@ -1,0 +1,54 @@
+"""``hmipv6-ar --config FILE``: the reference HMIPv6 access router (RAs with MAP options, MAP failure detection)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..ar.core import ArCore
+from ..wire import fastpath, ip6
+from .config import ConfigError, ar_config, load_config
+from .linkio import LinkSocket
+from .runner import Daemon, open_log
+
+ICMPV6, ECHO_REPLY, RS, RA = 58, 129, 133, 134
+
+
+def _signalling(iface: str, frame: bytes) -> bool:
+    """Frames for the AR core: Router Solicitations and Advertisements, Echo Replies (MAP probes)."""
+    packet = fastpath.frame_payload(frame)
+    if packet is None:
+        return False
+    found = fastpath.upper_layer(packet)
+    if found is None:
+        return True
+    proto, offset = found
+    return proto == ICMPV6 and offset < len(packet) and packet[offset] in (ECHO_REPLY, RS, RA)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="hmipv6-ar", description=__doc__)
+    p.add_argument("--config", required=True)
+    args = p.parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+        if cfg.role != "ar":
+            raise ConfigError(args.config, f"role is {cfg.role!r}, not 'ar'")
+        links = {spec["name"]: LinkSocket(spec["name"]) for spec in cfg.section.get("interfaces", [])}
+        core_cfg = ar_config(cfg, {n: link.mac for n, link in links.items()})
+    except (ConfigError, OSError, KeyError) as exc:
+        print(f"hmipv6-ar: {exc}", file=sys.stderr)
+        return 2
+    log = open_log("ar", cfg.log_file)
+    core = ArCore(core_cfg, cfg.edition)
+    daemon = Daemon("ar", core, links, log, cfg.control_socket, _signalling, commands={
+        "map-down": lambda now, arg: core.force_map_down(now, ip6(str(arg))),
+        "map-up": lambda now, arg: core.restore_map(now, ip6(str(arg))),
+    })
+    log("starting", config=args.config, edition=cfg.edition)
+    daemon.run()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,76 @@
+"""The MAP's userspace data plane (works on any Linux): RFC 2473 tunnels on raw bytes.
+
+Packets for a bound RCoA are encapsulated to its LCoA (base §6.2: the MAP "acts like a local home
+agent"); packets tunnelled from an LCoA to the MAP are decapsulated and forwarded only when the outer
+source is the LCoA bound to the inner source (RFC 6275 §10.4.5 analogue).  The nftables table keeps
+the kernel from also forwarding or rejecting them.  Hot path: bytes and struct only.
+"""
+
+from __future__ import annotations
+
+from ..actions import Action, BindingAdded, BindingRemoved
+from ..wire import fastpath, fmt
+from .linkio import RawSender
+from .nft import Table
+
+ICMPV6, ND_FIRST, ND_LAST, TUNNEL = 58, 133, 137, 41
+
+
+class TunnelPlane:
+    def __init__(self, core, address: bytes, own: set[bytes], raw: RawSender, table: Table, log) -> None:
+        self.core, self.address, self.own, self.raw, self.table, self.log = core, address, own, raw, table, log
+        self.counters = {"tunnelled": 0, "reverse_forwarded": 0, "reverse_rejected": 0, "hop_limit_exceeded": 0}
+
+    def on_action(self, action: Action) -> bool:
+        if isinstance(action, BindingAdded):
+            self.table.intercept(fmt(action.rcoa))
+        elif isinstance(action, BindingRemoved):
+            self.table.release(fmt(action.rcoa))
+        return False
+
+    def on_data(self, iface: str, frame: bytes) -> bool:
+        """True when the frame was data-plane traffic (consumed here)."""
+        if frame[12:14] != b"\x86\xdd" or len(frame) < 54:
+            return False
+        packet = frame[14:]
+        nh, dst = packet[6], packet[24:40]
+        if nh == TUNNEL and dst in self.own:
+            self._reverse(packet)
+            return True
+        if nh == ICMPV6 and len(packet) > 40 and ND_FIRST <= packet[40] <= ND_LAST:
+            return False  # Neighbor Discovery about an RCoA is the core's (proxy), never tunnelled
+        lcoa = self.core.tunnel_for(dst)
+        if lcoa is None:
+            return False
+        self._tunnel(packet, lcoa)
+        return True
+
+    def _tunnel(self, packet: bytes, lcoa: bytes) -> None:
+        inner = fastpath.decrement_hop_limit(packet)
+        if inner is None:
+            self.counters["hop_limit_exceeded"] += 1
+            return
+        self.raw.send(fastpath.encapsulate(self.address, lcoa, inner))
+        self.counters["tunnelled"] += 1
+
+    def _reverse(self, packet: bytes) -> None:
+        got = fastpath.decapsulate(packet)
+        if got is None:
+            self.counters["reverse_rejected"] += 1
+            return
+        outer_src, inner = got
+        inner_src, inner_dst = inner[8:24], inner[24:40]
+        if not self.core.check_reverse_tunnel(outer_src, inner_src):
+            self.counters["reverse_rejected"] += 1
+            self.log("reverse_tunnel_rejected", outer_src=outer_src, inner_src=inner_src)
+            return
+        self.counters["reverse_forwarded"] += 1
+        lcoa = self.core.tunnel_for(inner_dst)
+        if lcoa is not None:  # to another mobile node of this MAP: straight back into a tunnel
+            self._tunnel(inner, lcoa)
+            return
+        forwarded = fastpath.decrement_hop_limit(inner)
+        if forwarded is None:
+            self.counters["hop_limit_exceeded"] += 1
+            return
+        self.raw.send(forwarded)

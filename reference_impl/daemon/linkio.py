@@ -1,0 +1,72 @@
+"""Packet sockets: AF_PACKET per interface for receiving and link-layer sends, raw IPv6 for routed sends."""
+
+from __future__ import annotations
+
+import fcntl
+import socket
+import struct
+
+ETH_P_IPV6 = 0x86DD
+PACKET_HOST, PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST, PACKET_OUTGOING = 0, 1, 2, 3, 4
+SIOCGIFINDEX = 0x8933
+SO_BINDTODEVICE = 25
+SOL_PACKET, PACKET_ADD_MEMBERSHIP, PACKET_MR_ALLMULTI = 263, 1, 2
+
+
+class LinkSocket:
+    """Every IPv6 frame of one interface (not our own sends, not frames for other hosts)."""
+
+    def __init__(self, ifname: str) -> None:
+        self.name = ifname
+        # protocol in network order for socket(), host order for bind() (see the platform notes)
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IPV6))
+        self.sock.bind((ifname, ETH_P_IPV6))
+        self.sock.setblocking(False)
+        self.mac: bytes = self.sock.getsockname()[4]
+        req = fcntl.ioctl(self.sock.fileno(), SIOCGIFINDEX, struct.pack("16si", ifname.encode(), 0))
+        self.index: int = struct.unpack("16si", req)[1]
+        # all multicast frames (solicited-node groups of proxied RCoAs, all-routers) pass a real NIC's filter
+        self.sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, struct.pack("iHH8s", self.index, PACKET_MR_ALLMULTI, 0, b""))
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def receive(self) -> bytes | None:
+        """The next pending frame addressed to this host (or multicast), or None if none is waiting."""
+        while True:
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except BlockingIOError:
+                return None
+            if addr[2] not in (PACKET_OUTGOING, PACKET_OTHERHOST):
+                return data
+
+    def send(self, frame: bytes) -> None:
+        self.sock.send(frame)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class RawSender:
+    """Send whole IPv6 packets (header included); the kernel routes them and resolves neighbours."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+        self._bound: dict[str, socket.socket] = {}
+
+    def send(self, packet: bytes, ifname: str | None = None, ifindex: int = 0) -> None:
+        dst = socket.inet_ntop(socket.AF_INET6, packet[24:40])
+        sock = self.sock
+        if ifname is not None:  # out of this interface (link-local or on-link destinations)
+            sock = self._bound.get(ifname)
+            if sock is None:
+                sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+                sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, ifname.encode())
+                self._bound[ifname] = sock
+        sock.sendto(packet, (dst, 0, 0, ifindex))
+
+    def close(self) -> None:
+        self.sock.close()
+        for sock in self._bound.values():
+            sock.close()

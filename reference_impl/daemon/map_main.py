@@ -1,0 +1,67 @@
+"""``hmipv6-map --config FILE``: the reference Mobility Anchor Point."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..map.core import MapCore
+from ..wire import fastpath, fmt, ip6
+from .config import ConfigError, load_config, map_config
+from .dataplane import TunnelPlane
+from .linkio import LinkSocket
+from .nft import NftError, Table
+from .runner import Daemon, open_log
+
+MH, ICMPV6, NS, NA = 135, 58, 135, 136
+
+
+def _signalling(iface: str, frame: bytes) -> bool:
+    """Frames for the MAP core: Mobility Headers, Neighbor Solicitations and Advertisements."""
+    packet = fastpath.frame_payload(frame)
+    if packet is None:
+        return False
+    found = fastpath.upper_layer(packet)
+    if found is None:
+        return True  # malformed extension headers: let the decoder say why
+    proto, offset = found
+    return proto == MH or (proto == ICMPV6 and offset < len(packet) and packet[offset] in (NS, NA))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="hmipv6-map", description=__doc__)
+    p.add_argument("--config", required=True)
+    args = p.parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+        if cfg.role != "map":
+            raise ConfigError(args.config, f"role is {cfg.role!r}, not 'map'")
+        names = list(dict.fromkeys([cfg.section.get("home_iface"), *cfg.section.get("listen", [])]))
+        links = {name: LinkSocket(name) for name in names if name}
+        core_cfg = map_config(cfg, {n: link.mac for n, link in links.items()})
+    except (ConfigError, OSError) as exc:
+        print(f"hmipv6-map: {exc}", file=sys.stderr)
+        return 2
+    log = open_log("map", cfg.log_file)
+    core = MapCore(core_cfg, cfg.edition)
+    own = {core_cfg.address, *core_cfg.extra_addresses}
+    try:
+        table = Table("hmipv6_map", [fmt(a) for a in own])  # replaces a stale table of an earlier run
+    except NftError as exc:
+        print(f"hmipv6-map: {exc}", file=sys.stderr)
+        return 2
+    daemon = Daemon("map", core, links, log, cfg.control_socket, _signalling,
+                    commands={"set-preference": lambda now, arg: core.set_preference(int(arg))})
+    plane = TunnelPlane(core, core_cfg.address, own, daemon.raw, table, log)
+    daemon.on_action, daemon.on_data = plane.on_action, plane.on_data
+    daemon.extra_state = lambda: {"dataplane": "userspace", "dataplane_counters": dict(plane.counters)}
+    log("starting", config=args.config, edition=cfg.edition, address=core_cfg.address, dad=core_cfg.dad)
+    try:
+        daemon.run()
+    finally:
+        table.remove()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

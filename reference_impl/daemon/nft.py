@@ -1,0 +1,62 @@
+"""The daemon's nftables table: hand signalling and tunnelled traffic to userspace before the kernel sees it.
+
+The host kernel has no Mobile IPv6: it answers a BU with a Home Address option, a BA with a type 2
+routing header and IPv6-in-IPv6 to a local address with ICMPv6 errors.  AF_PACKET sees a frame before
+netfilter, so a prerouting drop at raw priority leaves the daemon as its only consumer.  The table is
+named per daemon and deleted (with any stale copy from a crashed run) at start and at exit.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+
+class NftError(RuntimeError):
+    pass
+
+
+def _nft(script: str) -> None:
+    proc = subprocess.run(["nft", "-f", "-"], input=script, text=True, capture_output=True)
+    if proc.returncode != 0:
+        raise NftError(f"nft failed: {proc.stderr.strip()}\n--- script ---\n{script}")
+
+
+def delete_table(name: str) -> bool:
+    """Delete ``ip6 NAME`` if it exists; True if it did."""
+    return subprocess.run(["nft", "delete", "table", "ip6", name], capture_output=True).returncode == 0
+
+
+class Table:
+    """``ip6 NAME`` with a set of own addresses and a set of addresses the daemon intercepts."""
+
+    def __init__(self, name: str, own: list[str], l4protos: tuple[int, ...] = (41, 135)) -> None:
+        self.name = name
+        delete_table(name)
+        protos = ", ".join(str(p) for p in l4protos)
+        elements = ", ".join(own)
+        # one statement per line: nft rejects some rulesets given on a single line
+        _nft(f"""table ip6 {name} {{
+  set own {{
+    type ipv6_addr
+    {f'elements = {{ {elements} }}' if own else ''}
+  }}
+  set intercept {{
+    type ipv6_addr
+  }}
+  chain prerouting {{
+    type filter hook prerouting priority raw; policy accept;
+    ip6 daddr @own meta l4proto {{ {protos} }} drop
+    ip6 daddr @intercept drop
+  }}
+}}
+""")
+
+    def intercept(self, address: str) -> None:
+        _nft(f"add element ip6 {self.name} intercept {{ {address} }}\n")
+
+    def release(self, address: str) -> None:
+        subprocess.run(["nft", "delete", "element", "ip6", self.name, "intercept", f"{{ {address} }}"],
+                       capture_output=True)
+
+    def remove(self) -> None:
+        delete_table(self.name)

@@ -1,0 +1,173 @@
+"""The event loop every reference daemon shares: sockets and a monotonic clock around a sans-I/O core.
+
+Frames arrive on :class:`~.linkio.LinkSocket`s; a role-specific ``accept`` decides which go to the
+core (signalling) and which to the data plane; the core's actions are carried out in order; the
+loop sleeps until the core's next deadline.  A malformed frame is logged and dropped, never fatal.
+"""
+
+from __future__ import annotations
+
+import json
+import selectors
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, Protocol, TextIO
+
+from ..actions import Action, Log, Send
+from ..wire import DecodeError, decode_frame, encode_packet, fmt, is_multicast, multicast_mac
+from .control import ControlServer
+from .linkio import LinkSocket, RawSender
+
+MAX_BATCH = 64  # frames read from one socket before the loop looks at timers again
+
+
+class Core(Protocol):
+    def start(self, now: float) -> list[Action]: ...
+    def handle(self, now: float, iface: str, packet: Any) -> list[Action]: ...
+    def tick(self, now: float) -> list[Action]: ...
+    def next_deadline(self) -> float | None: ...
+    def snapshot(self) -> dict[str, Any]: ...
+
+
+class JsonLog:
+    """One JSON object per line: ``{"ts": ..., "daemon": ..., "event": ..., ...}``."""
+
+    def __init__(self, daemon: str, stream: TextIO) -> None:
+        self.daemon, self.stream = daemon, stream
+
+    def __call__(self, event: str, **fields: Any) -> None:
+        line = {"ts": round(time.time(), 6), "daemon": self.daemon, "event": event}
+        line.update({k: fmt(v) if isinstance(v, bytes) and len(v) == 16 else v for k, v in fields.items()})
+        self.stream.write(json.dumps(line, default=str) + "\n")
+        self.stream.flush()
+
+
+class Daemon:
+    """Run ``core`` on ``links`` until SIGTERM/SIGINT."""
+
+    def __init__(self, name: str, core: Core, links: dict[str, LinkSocket], log: JsonLog,
+                 control_path: str, accept: Callable[[str, bytes], bool],
+                 on_action: Callable[[Action], bool] | None = None,
+                 on_data: Callable[[str, bytes], bool] | None = None,
+                 commands: dict[str, Callable[[float, Any], list[Action] | dict[str, Any]]] | None = None) -> None:
+        self.name, self.core, self.links, self.log = name, core, links, log
+        self.accept, self.on_action, self.on_data = accept, on_action, on_data
+        self.commands = commands or {}
+        self.extra_state: Callable[[], dict[str, Any]] | None = None
+        self.raw = RawSender()
+        self.control = ControlServer(control_path, self._control)
+        self.stopping = False
+        self.counters = {"frames": 0, "to_core": 0, "decode_errors": 0, "sent": 0, "send_errors": 0}
+
+    # -- actions -------------------------------------------------------------------
+    def dispatch(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                self._send(action)
+            elif isinstance(action, Log):
+                self.log(action.event, **dict(action.fields))
+            if self.on_action is not None:
+                self.on_action(action)
+
+    def _send(self, action: Send) -> None:
+        data = encode_packet(action.packet)
+        try:
+            link = self.links.get(action.iface) if action.iface else None
+            dst = action.packet.dst
+            if link is not None and (action.link_dst is not None or is_multicast(dst)):
+                eth_dst = action.link_dst or multicast_mac(dst)
+                link.send(eth_dst + link.mac + b"\x86\xdd" + data)
+            elif link is not None:
+                self.raw.send(data, link.name, link.index)
+            else:
+                self.raw.send(data)
+            self.counters["sent"] += 1
+        except OSError as exc:
+            self.counters["send_errors"] += 1
+            self.log("send_error", error=str(exc), dst=action.packet.dst, iface=action.iface)
+
+    # -- control -------------------------------------------------------------------
+    def _control(self, request: dict[str, Any]) -> dict[str, Any]:
+        cmd = request.get("cmd")
+        if cmd == "show":
+            reply = {"ok": True, "daemon": self.name, "counters": dict(self.counters), "state": self.core.snapshot()}
+            if self.extra_state is not None:
+                reply.update(self.extra_state())
+            return reply
+        handler = self.commands.get(str(cmd))
+        if handler is None:
+            return {"ok": False, "error": f"unknown command {cmd!r} (known: show, {', '.join(self.commands)})"}
+        result = handler(time.monotonic(), request.get("arg"))
+        if isinstance(result, dict):
+            return result
+        self.dispatch(result)
+        self.log("control", cmd=cmd, arg=request.get("arg"))
+        return {"ok": True}
+
+    # -- loop ----------------------------------------------------------------------
+    def _stop(self, signum: int, frame: object) -> None:
+        self.stopping = True
+
+    def run(self) -> None:
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        wake_r, wake_w = socket.socketpair()  # a signal wakes select() at once (not after its timeout)
+        wake_r.setblocking(False)
+        wake_w.setblocking(False)
+        signal.set_wakeup_fd(wake_w.fileno())
+        sel = selectors.DefaultSelector()
+        for name, link in self.links.items():
+            sel.register(link, selectors.EVENT_READ, name)
+        sel.register(self.control, selectors.EVENT_READ, None)
+        sel.register(wake_r, selectors.EVENT_READ, False)
+        self.dispatch(self.core.start(time.monotonic()))
+        self.log("ready", interfaces=list(self.links))
+        try:
+            while not self.stopping:
+                deadline = self.core.next_deadline()
+                timeout = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
+                for key, _ in sel.select(timeout):
+                    if key.data is False:
+                        continue  # woken by a signal; the handler has set self.stopping
+                    if key.data is None:
+                        self.control.serve_one()
+                    else:
+                        self._drain(key.data)
+                self.dispatch(self.core.tick(time.monotonic()))
+        finally:
+            signal.set_wakeup_fd(-1)
+            wake_r.close()
+            wake_w.close()
+            sel.close()
+            self.control.close()
+            self.raw.close()
+            for link in self.links.values():
+                link.close()
+            self.log("stopped")
+
+    def _drain(self, iface: str) -> None:
+        link = self.links[iface]
+        for _ in range(MAX_BATCH):
+            frame = link.receive()
+            if frame is None:
+                return
+            self.counters["frames"] += 1
+            if self.on_data is not None and self.on_data(iface, frame):
+                continue
+            if not self.accept(iface, frame):
+                continue
+            try:
+                packet = decode_frame(frame).packet
+            except DecodeError as exc:
+                self.counters["decode_errors"] += 1
+                self.log("decode_error", iface=iface, reason=str(exc), head=frame[:64].hex())
+                continue
+            self.counters["to_core"] += 1
+            self.dispatch(self.core.handle(time.monotonic(), iface, packet))
+
+
+def open_log(name: str, path: str | None) -> JsonLog:
+    return JsonLog(name, open(path, "a", buffering=1) if path else sys.stderr)
