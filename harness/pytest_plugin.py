@@ -85,7 +85,7 @@ def testbed(request: pytest.FixtureRequest) -> TestbedBackend:
     """The testbed backend, built (virtual) or reached (lab) once per session; always torn down."""
     path = request.config.getoption("--testbed") or paths.default_testbed()
     spec = load(path)
-    backend = open_backend(spec)
+    backend = open_backend(spec, edition=request.config.getoption("--edition"))
     request.addfinalizer(backend.down)
     backend.up()
     return backend

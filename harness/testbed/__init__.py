@@ -18,11 +18,14 @@ __all__ = [
 ]
 
 
-def open_backend(spec: Testbed) -> TestbedBackend:
-    """The backend for ``spec`` (not yet up: call ``up()`` or use it as a context manager)."""
+def open_backend(spec: Testbed, edition: str = "rfc4140") -> TestbedBackend:
+    """The backend for ``spec`` (not yet up: call ``up()`` or use it as a context manager).
+
+    ``edition`` selects the specification edition the bundled reference daemons follow.
+    """
     if spec.backend == "netns":
         from harness.testbed.netns_backend import NetnsTestbed
-        return NetnsTestbed(spec)
+        return NetnsTestbed(spec, edition=edition)
     from harness.testbed.lab import LabTestbed
     return LabTestbed(spec)
 

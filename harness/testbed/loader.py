@@ -25,7 +25,7 @@ from harness.testbed.model import (
 from harness.timers import TimerProfile
 
 TOP_KEYS = {"name", "description", "backend", "dut", "pics", "timers", "nodes", "links"}
-NODE_KEYS = {"role", "management", "routes", "services", "maps"}
+NODE_KEYS = {"role", "management", "routes", "services", "maps", "daemon_options"}
 MGMT_KEYS = {
     "ssh": {"type", "host", "port", "user", "password", "key_file", "known_hosts"},
     "serial": {"type", "device", "baudrate", "user", "password"},
@@ -189,7 +189,11 @@ def _node(ctx: _Ctx, name: str, spec: Any, backend: str, environ: Mapping[str, s
     maps = spec.get("maps", [])
     if not isinstance(maps, list) or not all(isinstance(m, str) for m in maps):
         raise ctx.fail(ctx.line_of(spec, "maps"), f"{what}: maps must be a list of MAP node names")
-    return Node(name=name, role=role, management=mgmt, services=list(services), maps=list(maps), line=spec.line)
+    options = spec.get("daemon_options", {})
+    if not isinstance(options, dict):
+        raise ctx.fail(ctx.line_of(spec, "daemon_options"), f"{what}: daemon_options must be a mapping")
+    return Node(name=name, role=role, management=mgmt, services=list(services), maps=list(maps),
+                daemon_options=dict(options), line=spec.line)
 
 
 def _management(ctx: _Ctx, what: str, spec: _Map, backend: str, environ: Mapping[str, str]) -> Management:

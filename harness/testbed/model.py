@@ -79,6 +79,7 @@ class Node:
     routes: list[Route] = dataclasses.field(default_factory=list)
     services: list[str] = dataclasses.field(default_factory=list)
     maps: list[str] = dataclasses.field(default_factory=list)  # MAPs an access router advertises
+    daemon_options: dict[str, object] = dataclasses.field(default_factory=dict)  # merged into a reference daemon's section
     line: int | None = None
 
     @property

@@ -28,7 +28,7 @@ def map_config(spec: Testbed, node: Node, workdir: Path, edition: str = "rfc4140
             "onlink_prefixes": domain,
             "forward_prefixes": others,  # §8: bindings may be re-pointed to LCoAs in the other domains
             "dad": "on", "dad_retrans_timer": spec.timers.retrans_timer,
-            "preference": 10, "dist": 1,
+            "preference": 10, "dist": 1, **node.daemon_options,
         },
     }
 
@@ -45,7 +45,9 @@ def ar_config(spec: Testbed, node: Node, workdir: Path, edition: str = "rfc4140"
                 "min_delay_between_ras": t.min_delay_between_ras})
         else:
             interfaces.append({"name": iface.name, "advertise": False, "listen_map_options": True})
-    maps = [{"address": spec.map_address(m), "dist": 1, "pref": 10, "r": True, "valid_lifetime": MAP_VALID_LIFETIME}
+    # R: rfc4140 "form the RCoA from this prefix"; rfc5380 "the MAP allocates the RCoA" (IKEv2, not offered)
+    r_flag = edition == "rfc4140"
+    maps = [{"address": spec.map_address(m), "dist": 1, "pref": 10, "r": r_flag, "valid_lifetime": MAP_VALID_LIFETIME}
             for m in node.maps]
     probe_source = None
     if node.maps:
@@ -59,5 +61,6 @@ def ar_config(spec: Testbed, node: Node, workdir: Path, edition: str = "rfc4140"
             "failure_detection": {"interval": t.map_probe_interval, "aggressive_interval": t.map_probe_aggressive_interval,
                                   "aggressive_duration": t.map_probe_aggressive_period},
             "max_initial_interval": t.max_initial_rtr_advert_interval, "max_ra_delay": t.max_ra_delay_time,
+            **node.daemon_options,
         },
     }

@@ -69,7 +69,7 @@ def _check_keys(path: str, where: str, spec: dict[str, Any], allowed: set[str]) 
 
 MAP_KEYS = {"address", "home_iface", "listen", "prefix_length", "onlink_prefixes", "forward_prefixes",
             "max_bindings", "max_binding_lifetime", "dad", "dad_retrans_timer", "dad_transmits", "preference",
-            "dist", "r_flag", "data_plane"}
+            "dist", "r_flag"}
 
 
 def map_config(cfg: DaemonConfig, macs: dict[str, bytes]) -> MapConfig:

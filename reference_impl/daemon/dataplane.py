@@ -8,7 +8,9 @@ the kernel from also forwarding or rejecting them.  Hot path: bytes and struct o
 
 from __future__ import annotations
 
-from ..actions import Action, BindingAdded, BindingRemoved
+import subprocess
+
+from ..actions import Action, BindingAdded, BindingRemoved, BindingUpdated
 from ..wire import fastpath, fmt
 from .linkio import RawSender
 from .nft import Table
@@ -74,3 +76,43 @@ class TunnelPlane:
             self.counters["hop_limit_exceeded"] += 1
             return
         self.raw.send(forwarded)
+
+
+ROUTE_PROTO = "99"  # marks this daemon's kernel routes, so a restart can flush stale ones
+
+
+class Seg6Plane(TunnelPlane):
+    """Kernel path for MAP -> LCoA: a seg6 ``encap.red`` route with one segment per binding emits plain
+    RFC 2473 IPv6-in-IPv6 (no SRH) on kernels without ip6tnl.  Reverse tunnels stay in userspace."""
+
+    def __init__(self, core, address: bytes, own: set[bytes], raw: RawSender, table: Table, log, home_iface: str) -> None:
+        super().__init__(core, address, own, raw, table, log)
+        self.home_iface = home_iface
+        self.flush()
+        self._ip("sr", "tunsrc", "set", fmt(address))
+
+    def _ip(self, *args: str) -> None:
+        proc = subprocess.run(["ip", *args], capture_output=True, text=True)
+        if proc.returncode != 0:
+            self.log("kernel_route_error", command=" ".join(args), error=proc.stderr.strip())
+
+    def flush(self) -> None:
+        """Remove routes a previous run of this daemon left (stale bindings)."""
+        subprocess.run(["ip", "-6", "route", "flush", "proto", ROUTE_PROTO], capture_output=True)
+
+    def on_action(self, action: Action) -> bool:
+        if isinstance(action, (BindingAdded, BindingUpdated)):
+            self._ip("-6", "route", "replace", f"{fmt(action.rcoa)}/128", "encap", "seg6", "mode", "encap.red",
+                     "segs", fmt(action.lcoa), "dev", self.home_iface, "proto", ROUTE_PROTO)
+        elif isinstance(action, BindingRemoved):
+            self._ip("-6", "route", "del", f"{fmt(action.rcoa)}/128", "proto", ROUTE_PROTO)
+        return False
+
+    def on_data(self, iface: str, frame: bytes) -> bool:
+        if frame[12:14] != b"\x86\xdd" or len(frame) < 54:
+            return False
+        packet = frame[14:]
+        if packet[6] == TUNNEL and packet[24:40] in self.own:
+            self._reverse(packet)
+            return True
+        return False  # packets for RCoAs: the kernel route encapsulates them

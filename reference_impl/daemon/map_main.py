@@ -6,9 +6,9 @@ import argparse
 import sys
 
 from ..map.core import MapCore
-from ..wire import fastpath, fmt, ip6
+from ..wire import fastpath, fmt
 from .config import ConfigError, load_config, map_config
-from .dataplane import TunnelPlane
+from .dataplane import Seg6Plane, TunnelPlane
 from .linkio import LinkSocket
 from .nft import NftError, Table
 from .runner import Daemon, open_log
@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config)
         if cfg.role != "map":
             raise ConfigError(args.config, f"role is {cfg.role!r}, not 'map'")
+        data_plane = cfg.section.pop("data_plane", "userspace")
+        if data_plane not in ("userspace", "seg6"):
+            raise ConfigError(args.config, f"map: data_plane must be 'userspace' or 'seg6', got {data_plane!r}")
         names = list(dict.fromkeys([cfg.section.get("home_iface"), *cfg.section.get("listen", [])]))
         links = {name: LinkSocket(name) for name in names if name}
         core_cfg = map_config(cfg, {n: link.mac for n, link in links.items()})
@@ -52,14 +55,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     daemon = Daemon("map", core, links, log, cfg.control_socket, _signalling,
                     commands={"set-preference": lambda now, arg: core.set_preference(int(arg))})
-    plane = TunnelPlane(core, core_cfg.address, own, daemon.raw, table, log)
+    if data_plane == "seg6":
+        plane = Seg6Plane(core, core_cfg.address, own, daemon.raw, table, log, core_cfg.home_iface)
+    else:
+        plane = TunnelPlane(core, core_cfg.address, own, daemon.raw, table, log)
     daemon.on_action, daemon.on_data = plane.on_action, plane.on_data
-    daemon.extra_state = lambda: {"dataplane": "userspace", "dataplane_counters": dict(plane.counters)}
+    daemon.extra_state = lambda: {"dataplane": data_plane, "dataplane_counters": dict(plane.counters)}
     log("starting", config=args.config, edition=cfg.edition, address=core_cfg.address, dad=core_cfg.dad)
     try:
         daemon.run()
     finally:
         table.remove()
+        if isinstance(plane, Seg6Plane):
+            plane.flush()
     return 0
 
 

@@ -133,3 +133,40 @@ def test_echo_loss_at_the_ar_advertises_lifetime_zero_then_recovers(tb, tester) 
     alive = tester.wait_for(lambda f: ICMPv6NDOptMAP in f.pkt and f.pkt[ICMPv6NDOptMAP].validlifetime > 0,
                             window, mark, ["acc1"])
     assert alive is not None, "AR1 did not advertise MAP1 again after echoes came back"
+
+
+def test_rfc5380_edition_reaches_the_daemons() -> None:
+    """RFC 5380 §5 redefines R (the MAP allocates the RCoA over IKEv2, not offered here): R is clear."""
+    with open_backend(load(paths.DEFAULT_TESTBED), edition="rfc5380") as backend:
+        t = Tester(backend, links=["acc1"])
+        try:
+            ra = t.wait_for(lambda f: ICMPv6NDOptMAP in f.pkt, timeout=4, links=["acc1"])
+            assert ra is not None and ra.pkt[ICMPv6NDOptMAP].R == 0
+            assert ctl(backend, "ar1", "show")["state"]["edition"] == "rfc5380"
+        finally:
+            t.close()
+
+
+def test_kernel_seg6_data_plane_tunnels_to_the_lcoa() -> None:
+    """The optional kernel path (seg6 encap.red) gives the same RFC 2473 tunnel as the userspace path."""
+    spec = load(paths.DEFAULT_TESTBED)
+    spec.nodes["map1"].daemon_options["data_plane"] = "seg6"
+    with open_backend(spec) as backend:
+        t = Tester(backend, links=["acc1", "dom1"])
+        t.impersonate("acc1", LCOA)
+        try:
+            assert send_bu(backend, t, seq=1, lifetime_s=40).pkt[MIP6MH_BA].status == 0
+            mark = t.mark()
+            backend.driver("cn1").run(f"ping -6 -c 1 -W 1 {RCOA}")
+            got = t.wait_for(lambda f: len(ipv6_layers(f.pkt)) == 2 and ipv6_layers(f.pkt)[1].dst == RCOA,
+                             3, mark, ["acc1"])
+            assert got is not None, "no tunnelled packet at the LCoA with the seg6 data plane"
+            outer = ipv6_layers(got.pkt)[0]
+            assert (outer.src, outer.dst, outer.nh) == (MAP, LCOA, 41), "not plain IPv6-in-IPv6 (an SRH?)"
+            shown = ctl(backend, "map1", "show")
+            assert shown["dataplane"] == "seg6" and shown["dataplane_counters"]["tunnelled"] == 0, \
+                "the userspace path did the work, not the kernel route"
+            routes = backend.driver("map1").run("ip -6 route show proto 99").stdout
+            assert RCOA in routes and "seg6" in routes
+        finally:
+            t.close()
