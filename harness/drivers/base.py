@@ -67,14 +67,27 @@ class CommandDriver(abc.ABC):
     def close(self) -> None:
         """Release the connection.  Idempotent, never raises."""
 
+    #: what ran on this node (time, command, exit status, output head), for per-test evidence
+    transcript: list[dict]
+
     def run(self, command: str, timeout: float | None = None) -> CommandResult:
         """Run ``command`` through a POSIX shell; return its output and exit status."""
         self.open()
         timeout = self.default_timeout if timeout is None else timeout
         start = time.monotonic()
         log.debug("%s $ %s", self.node, command)
-        result = self._run(command, timeout)
+        if not hasattr(self, "transcript"):
+            self.transcript = []
+        entry = {"time": time.time(), "node": self.node, "command": command}
+        self.transcript.append(entry)
+        try:
+            result = self._run(command, timeout)
+        except Exception as exc:
+            entry["error"] = f"{type(exc).__name__}: {exc}"
+            raise
         result = dataclasses.replace(result, duration=time.monotonic() - start)
+        entry.update(exit=result.exit_status, stdout=result.stdout[-2000:], stderr=result.stderr[-1000:],
+                     duration=round(result.duration, 3))
         log.debug("%s exit %d (%.3f s)", self.node, result.exit_status, result.duration)
         return result
 

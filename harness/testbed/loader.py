@@ -24,8 +24,8 @@ from harness.testbed.model import (
 )
 from harness.timers import TimerProfile
 
-TOP_KEYS = {"name", "description", "backend", "dut", "pics", "timers", "nodes", "links"}
-NODE_KEYS = {"role", "management", "routes", "services", "maps", "daemon_options"}
+TOP_KEYS = {"name", "description", "backend", "dut", "dut_profile", "pics", "timers", "nodes", "links"}
+NODE_KEYS = {"role", "management", "routes", "services", "maps", "daemon_options", "command"}
 MGMT_KEYS = {
     "ssh": {"type", "host", "port", "user", "password", "key_file", "known_hosts"},
     "serial": {"type", "device", "baudrate", "user", "password"},
@@ -157,14 +157,16 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None)
     dut = top.get("dut")
     if dut is not None and dut not in nodes:
         raise ctx.fail(ctx.line_of(top, "dut"), f"dut: unknown node {dut!r} (nodes: {', '.join(nodes)})")
-    pics = top.get("pics") or _Map()
+    pics = top.get("pics") or _synthetic({}, ctx.line_of(top, "pics"))
     ctx.mapping(pics, "pics", ctx.line_of(top, "pics"))
+    _check_pics(ctx, pics)
     timers = _timers(ctx, top.get("timers", "rfc"), ctx.line_of(top, "timers"))
     if backend == "netns":
         _check_netns_names(ctx, nodes)
+    profile = str(top.get("dut_profile", "reference"))
     return Testbed(
         name=str(top["name"]), path=path, backend=backend, nodes=nodes, links=links,
-        dut=dut, pics=dict(pics), timers=timers, description=str(top.get("description", "")),
+        dut=dut, pics=dict(pics), dut_profile=profile, timers=timers, description=str(top.get("description", "")),
     )
 
 
@@ -192,8 +194,14 @@ def _node(ctx: _Ctx, name: str, spec: Any, backend: str, environ: Mapping[str, s
     options = spec.get("daemon_options", {})
     if not isinstance(options, dict):
         raise ctx.fail(ctx.line_of(spec, "daemon_options"), f"{what}: daemon_options must be a mapping")
+    command = spec.get("command")
+    if command is not None and not (isinstance(command, str) and command.strip()):
+        raise ctx.fail(ctx.line_of(spec, "command"), f"{what}: command must be a non-empty string")
+    if command is not None and not any(s in services for s in ("hmipv6-map", "hmipv6-ar")):
+        raise ctx.fail(ctx.line_of(spec, "command"), f"{what}: command replaces the node's HMIPv6 daemon, "
+                                                     "so services must name hmipv6-map or hmipv6-ar")
     return Node(name=name, role=role, management=mgmt, services=list(services), maps=list(maps),
-                daemon_options=dict(options), line=spec.line)
+                daemon_options=dict(options), command=command, line=spec.line)
 
 
 def _management(ctx: _Ctx, what: str, spec: _Map, backend: str, environ: Mapping[str, str]) -> Management:
@@ -337,6 +345,26 @@ def _timers(ctx: _Ctx, spec: Any, line: int | None) -> TimerProfile:
         return TimerProfile.make(spec["profile"], spec.get("factor"), spec.get("overrides"))
     except (ValueError, TypeError) as exc:
         raise ctx.fail(line, f"timers: {exc}") from None
+
+
+def _check_pics(ctx: _Ctx, pics: _Map) -> None:
+    """PICS keys must be known items of conformance/pics.yaml; values true/false or a parameter mapping."""
+    from conformance import pics as registry
+
+    items = registry.registry()
+    for key, value in pics.items():
+        line = pics.key_lines.get(key, pics.line)
+        if key not in items:
+            hint = difflib.get_close_matches(key, sorted(items), n=1)
+            tip = f" (did you mean {hint[0]!r}?)" if hint else f" (known: {', '.join(sorted(items))})"
+            raise ctx.fail(line, f"pics: unknown item {key!r}{tip}")
+        if isinstance(value, dict):
+            extra = set(value) - set(items[key].parameters)
+            if extra:
+                raise ctx.fail(line, f"pics: {key}: unknown parameters {', '.join(sorted(extra))} "
+                                     f"(known: {', '.join(items[key].parameters) or 'none'})")
+        elif not isinstance(value, bool):
+            raise ctx.fail(line, f"pics: {key} must be true, false or a mapping of parameters, got {value!r}")
 
 
 def _check_maps(ctx: _Ctx, node: Node, nodes: dict[str, Node], links: dict[str, Link], line: int | None) -> None:

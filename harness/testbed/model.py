@@ -80,6 +80,7 @@ class Node:
     services: list[str] = dataclasses.field(default_factory=list)
     maps: list[str] = dataclasses.field(default_factory=list)  # MAPs an access router advertises
     daemon_options: dict[str, object] = dataclasses.field(default_factory=dict)  # merged into a reference daemon's section
+    command: str | None = None  # replaces the reference daemon: "{config}" and "{python}" are filled in
     line: int | None = None
 
     @property
@@ -113,6 +114,7 @@ class Testbed:
     links: dict[str, Link]
     dut: str | None
     pics: dict[str, object]
+    dut_profile: str
     timers: TimerProfile
     description: str = ""
 

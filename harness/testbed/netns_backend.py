@@ -38,6 +38,7 @@ from harness.testbed.model import Node, Secret, Testbed
 log = logging.getLogger("harness.testbed.netns")
 
 SWITCH = "sw"
+REFERENCE_DAEMONS = ("hmipv6-map", "hmipv6-ar")
 
 
 def _mac(prefix_seed: str, node: str, iface: str) -> str:
@@ -64,6 +65,7 @@ class NetnsTestbed(TestbedBackend):
         self._bridges: dict[str, str] = {}  # link -> bridge name
         self._ports: dict[tuple[str, str], str] = {}  # (node, iface) -> switch port name
         self._procs: list[subprocess.Popen] = []  # our children, reaped on down()
+        self._daemons: dict[str, subprocess.Popen] = {}  # node -> its HMIPv6 daemon
         self._index_names()
         if state is not None:  # resuming a testbed left up by `hmipv6ct testbed up`
             self._fill_management()
@@ -237,13 +239,11 @@ class NetnsTestbed(TestbedBackend):
                 self._started(proc, f"console {node.name}")
             if "radvd" in node.services:
                 self._started(self._start_radvd(node), f"radvd {node.name}")
-            for daemon in ("hmipv6-map", "hmipv6-ar"):
-                if daemon in node.services:
-                    self._started(self._start_reference(node, daemon), f"{daemon} {node.name}")
+            if self._daemon_of(node):
+                self._start_daemon(node)
         for node in self.spec.nodes.values():
-            for daemon in ("hmipv6-map", "hmipv6-ar"):
-                if daemon in node.services:
-                    self._wait_ready(node, daemon)
+            if self._daemon_of(node):
+                self._wait_ready(node)
 
     def _started(self, proc: subprocess.Popen, what: str) -> None:
         self._procs.append(proc)
@@ -272,42 +272,71 @@ class NetnsTestbed(TestbedBackend):
                  "-p", str(nodedir / "radvd.pid"), "-m", "stderr", "-d", "1"],
                 stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
 
-    def _daemon_config(self, node: Node, daemon: str) -> Path:
-        return self.state_required().workdir / node.name / f"{daemon}.yaml"
+    # -- the HMIPv6 daemon of a node (reference, or a replacement command) ---------------------------
+    @staticmethod
+    def _daemon_of(node: Node) -> str | None:
+        return next((d for d in REFERENCE_DAEMONS if d in node.services), None)
 
-    def _start_reference(self, node: Node, daemon: str) -> subprocess.Popen:
-        """Run a bundled reference daemon in the node's namespace (as a lab runs it on a router)."""
+    def _daemon_config(self, node: Node) -> Path:
+        return self.state_required().workdir / node.name / f"{self._daemon_of(node)}.yaml"
+
+    def dut_variables(self, node: str) -> dict[str, str]:
+        """Placeholders for DUT profile commands: the daemon's configuration file and the Python that runs it."""
+        spec = self.spec.nodes[node]
+        return {"config": str(self._daemon_config(spec)), "python": sys.executable} if self._daemon_of(spec) else {}
+
+    def _start_daemon(self, node: Node) -> None:
+        """Run the node's HMIPv6 daemon in its namespace, as a lab runs it on a router: the bundled
+        reference daemon, or the node's ``command`` (a vendor daemon, or a test variant) in its place."""
+        daemon = self._daemon_of(node)
         nodedir = self.state_required().workdir / node.name
         render = refconfig.map_config if daemon == "hmipv6-map" else refconfig.ar_config
-        path = self._daemon_config(node, daemon)
-        path.write_text(yaml.safe_dump(render(self.spec, node, nodedir, self.edition), sort_keys=False))
-        module = "map_main" if daemon == "hmipv6-map" else "ar_main"
-        with open(nodedir / f"{daemon}.err", "w") as err:
-            return subprocess.Popen(
-                ["ip", "netns", "exec", self.netns_of(node.name), sys.executable, "-m",
-                 f"reference_impl.daemon.{module}", "--config", str(path)],
-                stdout=err, stderr=subprocess.STDOUT, start_new_session=True)
+        path = self._daemon_config(node)
+        config = render(self.spec, node, nodedir, self.edition)
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        Path(config["control_socket"]).unlink(missing_ok=True)
+        if node.command:
+            argv = ["sh", "-c", node.command.format(config=path, python=sys.executable)]
+        else:
+            module = {"hmipv6-map": "map_main", "hmipv6-ar": "ar_main"}[daemon]
+            argv = [sys.executable, "-m", f"reference_impl.daemon.{module}", "--config", str(path)]
+        with open(nodedir / f"{daemon}.err", "a") as err:
+            proc = subprocess.Popen(["ip", "netns", "exec", self.netns_of(node.name), *argv],
+                                    stdout=err, stderr=subprocess.STDOUT, start_new_session=True)
+        self._daemons[node.name] = proc
+        self._started(proc, f"{daemon} {node.name}")
+
+    def _wait_ready(self, node: Node, timeout: float = 15.0) -> None:
+        """Until the daemon's control socket exists (a replacement command: until it has run 1 s)."""
+        daemon, proc = self._daemon_of(node), self._daemons[node.name]
+        sock = self.state_required().workdir / node.name / f"{daemon}.sock"
+        start = time.monotonic()
+        while time.monotonic() - start < timeout and proc.poll() is None:
+            if sock.exists() or (node.command and time.monotonic() - start > 1.0):
+                return
+            time.sleep(0.02)
+        err = (self.state_required().workdir / node.name / f"{daemon}.err").read_text()[-1500:]
+        raise TestbedError(f"{daemon} on {node.name} did not start"
+                           f"{f' (exit {proc.returncode})' if proc.poll() is not None else ''}: "
+                           f"{err.strip() or 'no output'}")
+
+    def restart_service(self, node: str) -> None:
+        """Stop the node's HMIPv6 daemon (by PID) and start it afresh: a clean binding cache and timers."""
+        spec = self.spec.nodes[node]
+        proc = self._daemons.get(node)
+        if proc is None:
+            raise TestbedError(f"{node} runs no HMIPv6 daemon")
+        runstate.destroy_process(proc.pid)
+        proc.wait(timeout=5)
+        self._start_daemon(spec)
+        self._wait_ready(spec)
 
     def control_command(self, node: str) -> str | None:
         """The shell command that shows or steers the reference daemon on ``node`` (``… show``)."""
         spec = self.spec.nodes[node]
-        for daemon in ("hmipv6-map", "hmipv6-ar"):
-            if daemon in spec.services:
-                return f"{sys.executable} -m reference_impl.daemon.ctl --config {self._daemon_config(spec, daemon)}"
-        return None
-
-    def _wait_ready(self, node: Node, daemon: str, timeout: float = 15.0) -> None:
-        sock = self.state_required().workdir / node.name / f"{daemon}.sock"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if sock.exists():
-                return
-            proc = next((p for p in self._procs if p.args[-1] == str(self._daemon_config(node, daemon))), None)
-            if proc is not None and proc.poll() is not None:
-                break
-            time.sleep(0.02)
-        err = (self.state_required().workdir / node.name / f"{daemon}.err").read_text()[-1500:]
-        raise TestbedError(f"{daemon} on {node.name} did not start: {err.strip() or 'no output'}")
+        if not self._daemon_of(spec):
+            return None
+        return f"{sys.executable} -m reference_impl.daemon.ctl --config {self._daemon_config(spec)}"
 
     def _make_driver(self, node: Node) -> CommandDriver:
         m = node.management

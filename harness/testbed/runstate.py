@@ -146,6 +146,11 @@ def _kill_group(pid: int, start: int | None, grace: float = 1.0) -> bool:
     return True
 
 
+def destroy_process(pid: int) -> bool:
+    """End one process we started (and its process group), by PID."""
+    return _kill_group(pid, process_start_time(pid))
+
+
 def destroy(prefix: str, namespaces: list[str], processes: list[dict], workdir: Path | None) -> list[str]:
     """Remove processes, namespaces and files of one run; return what was removed."""
     removed = []

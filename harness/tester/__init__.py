@@ -18,8 +18,22 @@ from harness.tester import packets
 from harness.tester.capture import Capture, Frame, Predicate
 from harness.tester.port import Port
 from harness.tester.protection import MhProtection, NoProtection
+from harness.verdicts import Inconclusive
 
 __all__ = ["Capture", "Frame", "Predicate", "Tester", "MhProtection", "NoProtection"]
+
+
+class _Layered:
+    """A frame seen from one of its tunnel layers: ``.pkt`` is that IPv6 header and what it carries."""
+
+    def __init__(self, frame: Frame, layer: int) -> None:
+        self.frame, self.layer = frame, layer
+        self.link, self.time, self.outgoing = frame.link, frame.time, frame.outgoing
+
+    @property
+    def pkt(self):
+        layers = packets.ipv6_layers(self.frame.pkt)
+        return layers[self.layer] if layers else self.frame.pkt
 
 class Tester:
     """Ports on ``links`` of a testbed backend, a capture over all of them, and impersonation."""
@@ -74,6 +88,28 @@ class Tester:
                  links: Iterable[str] | None = None) -> Frame | None:
         """First frame (not sent by the tester) matching ``predicate`` before the deadline, else None."""
         return self.capture.wait_for(predicate, timeout, since, links)
+
+    def absent(self, predicate: Predicate, window: float, alive: Predicate, links: Iterable[str] | None = None,
+               since: int | None = None) -> Frame | None:
+        """A negative judgement: the offending frame if one matching ``predicate`` appeared within ``window``
+        (also inside IPv6-in-IPv6: the predicate is tried on every tunnel layer), else None.
+
+        Raises :class:`~harness.verdicts.Inconclusive` unless a frame matching ``alive`` was captured in the
+        same window, proving the capture was working while nothing was seen.  Choose ``window`` of at least
+        one retransmission interval of what must not appear.
+        """
+        start = self.mark() if since is None else since
+        links = list(links) if links is not None else None
+        hit = self.capture.wait_for(lambda f: any(predicate(_Layered(f, layer)) for layer in
+                                                  range(len(packets.ipv6_layers(f.pkt)) or 1)),
+                                    window, start, links)
+        if hit is not None:
+            return hit
+        proof = self.capture.wait_for(alive, 0, start, links)
+        if proof is None:
+            raise Inconclusive(f"no frame proved the capture alive during the {window:.2f} s window "
+                               "of a negative judgement")
+        return None
 
     def frames(self, since: int = 0, links: Iterable[str] | None = None) -> list[Frame]:
         return self.capture.frames(since, links, outgoing=None)

@@ -146,3 +146,16 @@ def test_lab_example_is_valid_and_needs_its_secret_from_the_environment() -> Non
         load(path, environ={})
     tb = load(path, environ={"LAB_MN_PASSWORD": "x"})
     assert tb.backend == "lab" and tb.nodes["map1"].management.known_hosts.name == "known_hosts"
+
+
+def test_unknown_pics_item_is_an_error(tmp_path: Path) -> None:
+    err = error_for(tmp_path, GOOD.replace("dut: map1\n", "dut: map1\npics: {previous_map_fowarding: true}\n"))
+    assert err.line == 4 and "unknown item 'previous_map_fowarding'" in err.problem and "previous_map_forwarding" in err.problem
+
+
+def test_pics_parameters_are_checked(tmp_path: Path) -> None:
+    ok = GOOD.replace("dut: map1\n", "dut: map1\npics: {echo_failure_detection: {window: 2.5}, onlink_prefix_list: true}\n")
+    tb = load(write(tmp_path, ok), environ={"HMIP_TEST_PW": "x"})
+    assert tb.pics["echo_failure_detection"] == {"window": 2.5}
+    err = error_for(tmp_path, GOOD.replace("dut: map1\n", "dut: map1\npics: {echo_failure_detection: {windw: 2}}\n"))
+    assert "unknown parameters windw" in err.problem

@@ -1,0 +1,155 @@
+"""Verdicts, and the judgement a test purpose records while it looks at the wire.
+
+A test purpose judges check points, each against one catalogued requirement.  The requirement's
+keyword decides what a violated check point means::
+
+    MUST, MUST NOT, SHALL, SHALL NOT, REQUIRED, (binding)  -> FAIL
+    SHOULD, SHOULD NOT, RECOMMENDED                         -> WARN
+    MAY, OPTIONAL                                           -> INFO (behaviour observed either way)
+
+The test's verdict is the worst of its check points, unless the test could not reach its test point:
+
+    ERROR           infrastructure failed (HarnessError InfrastructureError): the DUT was not judged
+    INCONCLUSIVE    the DUT could not be brought into the state needed (e.g. it never registered), or a
+                    negative judgement had no proof that the capture was alive
+    NOT APPLICABLE  role, edition or an optional feature (PICS) the DUT does not claim
+    PASS, WARN, INFO, FAIL  from the check points
+
+A failure before the test point (a precondition) is INCONCLUSIVE, never FAIL.  A check point that fails
+a MUST-level requirement stops the test at once (later steps would build on a broken state).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import time
+from typing import Any
+
+
+class Verdict(str, enum.Enum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    WARN = "WARN"
+    INFO = "INFO"
+    INCONCLUSIVE = "INCONCLUSIVE"
+    ERROR = "ERROR"
+    NOT_APPLICABLE = "NOT APPLICABLE"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+MUST_LEVEL = frozenset({"MUST", "MUST NOT", "SHALL", "SHALL NOT", "REQUIRED", "(binding)"})
+SHOULD_LEVEL = frozenset({"SHOULD", "SHOULD NOT", "RECOMMENDED"})
+MAY_LEVEL = frozenset({"MAY", "OPTIONAL"})
+
+#: what a violated check point of each level means
+VIOLATION = {**{k: Verdict.FAIL for k in MUST_LEVEL}, **{k: Verdict.WARN for k in SHOULD_LEVEL},
+             **{k: Verdict.INFO for k in MAY_LEVEL}}
+
+
+def level(keyword: str | None) -> str:
+    """"MUST", "SHOULD" or "MAY" for a keyword (a keyword-less binding statement is MUST-level)."""
+    if keyword is None or keyword in MUST_LEVEL:
+        return "MUST"
+    if keyword in SHOULD_LEVEL:
+        return "SHOULD"
+    if keyword in MAY_LEVEL:
+        return "MAY"
+    raise ValueError(f"unknown requirement keyword {keyword!r}")
+
+
+class Inconclusive(Exception):
+    """The test could not bring the DUT into the state its test point needs."""
+
+
+class RequirementViolated(AssertionError):
+    """A MUST-level check point failed (raised to stop the test; the verdict is FAIL)."""
+
+    def __init__(self, requirement: str, detail: str) -> None:
+        self.requirement = requirement
+        super().__init__(f"{requirement}: {detail}")
+
+
+@dataclasses.dataclass
+class CheckPoint:
+    requirement: str
+    keyword: str
+    ok: bool
+    detail: str
+    outcome: Verdict
+    time: float
+    evidence: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["outcome"] = str(self.outcome)
+        return d
+
+
+class Judgement:
+    """The check points of one test.  ``keywords`` maps requirement IDs to their keywords."""
+
+    def __init__(self, keywords: dict[str, str | None], declared: tuple[str, ...]) -> None:
+        self._keywords = keywords
+        self.declared = declared  # the requirement IDs the test purpose names in its marker
+        self.checks: list[CheckPoint] = []
+        self.records: dict[str, Any] = {}
+        self.steps: list[tuple[float, str]] = []
+
+    def step(self, text: str) -> None:
+        """Log a procedure step (they map to the steps of the test purpose's description)."""
+        self.steps.append((time.time(), text))
+
+    def record(self, name: str, value: Any) -> None:
+        """Record an observed value that the specification does not judge (e.g. the H, L, K flags)."""
+        self.records[name] = value
+
+    def require(self, condition: Any, why: str) -> None:
+        """A precondition of the test point: if it does not hold, the verdict is INCONCLUSIVE."""
+        if not condition:
+            raise Inconclusive(why)
+
+    def check(self, requirement: str, condition: Any, detail: str, **evidence: Any) -> bool:
+        """Judge one check point against ``requirement``; return whether it held.
+
+        A violated MUST-level requirement raises :class:`RequirementViolated` (verdict FAIL).
+        """
+        if requirement not in self.declared:
+            raise ValueError(f"check against {requirement}, which the test purpose does not declare "
+                             f"(declared: {', '.join(self.declared) or 'none'})")
+        keyword = self._keywords[requirement] or "(binding)"
+        ok = bool(condition)
+        outcome = Verdict.PASS if ok else VIOLATION[keyword]
+        self.checks.append(CheckPoint(requirement, keyword, ok, detail, outcome, time.time(),
+                                      {k: str(v) for k, v in evidence.items()}))
+        if not ok and outcome is Verdict.FAIL:
+            raise RequirementViolated(requirement, detail)
+        return ok
+
+    def verdict(self) -> tuple[Verdict, str]:
+        """The verdict from the check points alone (no exception), with the reason for a non-PASS."""
+        if not self.checks:
+            return Verdict.INCONCLUSIVE, "the test recorded no check point"
+        for outcome in (Verdict.FAIL, Verdict.WARN, Verdict.INFO):
+            bad = [c for c in self.checks if c.outcome is outcome]
+            if bad:
+                return outcome, "; ".join(f"{c.requirement} ({c.keyword}): {c.detail}" for c in bad)
+        return Verdict.PASS, ""
+
+
+def combine(judgement: Judgement | None, exc: BaseException | None, infra: bool) -> tuple[Verdict, str]:
+    """The test's verdict from its judgement and the exception it ended with (if any)."""
+    failed = [c for c in (judgement.checks if judgement else []) if c.outcome is Verdict.FAIL]
+    if failed:  # a violation seen on the wire stands, whatever happened after it
+        return Verdict.FAIL, "; ".join(f"{c.requirement} ({c.keyword}): {c.detail}" for c in failed)
+    if exc is not None:
+        if infra:
+            return Verdict.ERROR, f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, Inconclusive):
+            return Verdict.INCONCLUSIVE, str(exc)
+        return Verdict.ERROR, f"test error before a judgement ({type(exc).__name__}): {exc}"
+    if judgement is None:
+        return Verdict.ERROR, "test purpose without a judgement"
+    return judgement.verdict()
