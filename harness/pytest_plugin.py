@@ -1,52 +1,109 @@
-"""The pytest plugin that wires testbeds, drivers and the tester into conformance tests.
+"""The pytest plugin that turns test functions into judged HMIPv6 test purposes.
 
-Drivers and testbeds know nothing of pytest; this module is the only place they meet it.
-It adds the options ``--testbed``, ``--dut-role``, ``--edition`` and ``--run-dir``, the
-fixtures ``testbed`` (the backend, built once per session), ``tester`` and ``dut``, per-test
-evidence pcaps, and a ``results.json`` in the run directory.  An
-:class:`~harness.errors.InfrastructureError` raised by a test becomes verdict ERROR, never FAIL.
+Drivers and testbeds know nothing of pytest; this module is the only place they meet it.  Loaded
+through the ``pytest11`` entry point; inert for tests that use none of its markers or fixtures.
+
+Markers (registered; ``--strict-markers`` rejects others)::
+
+    @pytest.mark.tp(id="HMIP-MAP-BU-001", title="...")     the test purpose
+    @pytest.mark.requirements("HMIP-4140-6.2-P2-MUST-2", ...)  catalogue IDs it judges
+    @pytest.mark.role("map")                                 DUT role(s) it applies to
+    @pytest.mark.pics("onlink_prefix_list")                  optional features the DUT must claim
+    @pytest.mark.edition("rfc4140")                          editions (default: its requirements')
+
+Fixtures: ``testbed`` (session; built once), ``tester``, ``dut`` (a DutHandle, restarted before each
+test for isolation), ``judge`` (the test's :class:`~harness.verdicts.Judgement`), ``evidence`` (the
+test's evidence directory).  Verdicts: see :mod:`harness.verdicts`.
 """
 
 from __future__ import annotations
 
 import json
-import platform
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from harness import paths
+from harness import paths, results, tshark
 from harness.errors import InfrastructureError
 from harness.testbed import TestbedBackend, load, open_backend
+from harness.verdicts import Inconclusive, Judgement, Verdict, combine, level
 
 EDITIONS = ("rfc4140", "rfc5380")
-ROLES = ("map", "mn", "ar", "all")
+ROLES = ("map", "mn", "ar")
+NOT_APPLICABLE = "NOT APPLICABLE: "
+MARKERS = {
+    "tp": "tp(id, title): an HMIPv6 test purpose with its ID and title",
+    "requirements": "requirements(*ids): the catalogued requirements the test purpose judges",
+    "role": "role(*roles): the DUT role(s) the test purpose applies to (map, mn, ar)",
+    "pics": "pics(*items): optional features (PICS) the DUT must claim for the test to apply",
+    "edition": "edition(*editions): the editions the test applies to (default: its requirements')",
+}
 
-_RESULTS = pytest.StashKey[list]()
-_STARTED = pytest.StashKey[float]()
-_EVIDENCE = pytest.StashKey[list]()
-_SIGTERM = pytest.StashKey[object]()
+_STATE = pytest.StashKey["_Session"]()
+_ITEM = pytest.StashKey[dict]()
+
+
+class _Session:
+    """What the plugin knows for one pytest session."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.edition: str = config.getoption("--edition")
+        self.run_dir = Path(config.getoption("--run-dir")) if config.getoption("--run-dir") else None
+        self.testbed_path = Path(config.getoption("--testbed") or paths.default_testbed())
+        self.spec = None
+        self.role: str | None = None
+        self.dut_node: str | None = None
+        self.catalog = None
+        self.journal: results.Journal | None = None
+        self.head: dict[str, Any] = {}
+        self.entries: list[dict[str, Any]] = []
+        self.suite = False  # any test purpose collected
+
+    def load_spec(self):
+        if self.spec is None:
+            self.spec = load(self.testbed_path)
+            wanted = self.config.getoption("--dut-role")
+            node = self.config.getoption("--dut") or self.spec.dut
+            if wanted != "all" and (node is None or self.spec.nodes[node].role != wanted):
+                node = next((n.name for n in self.spec.nodes.values() if n.role == wanted), None)
+            self.dut_node = node
+            self.role = self.spec.nodes[node].role if node else None
+            self.spec.dut = node
+        return self.spec
+
+    def load_catalog(self):
+        if self.catalog is None:
+            from conformance.catalog import load_catalog
+            self.catalog = load_catalog()
+        return self.catalog
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("hmipv6ct", "HMIPv6 conformance suite")
     group.addoption("--testbed", default=None, help="testbed file (default: testbeds/virtual.yaml)")
-    group.addoption("--dut-role", default="all", choices=ROLES, help="run the test purposes of this DUT role")
+    group.addoption("--dut-role", default="all", choices=(*ROLES, "all"),
+                    help="judge the DUT in this role (default: the role of the testbed's DUT)")
+    group.addoption("--dut", default=None, help="the DUT node (default: the testbed's 'dut', or the first node "
+                                                "with --dut-role)")
     group.addoption("--edition", default="rfc4140", choices=EDITIONS, help="specification edition to judge against")
-    group.addoption("--run-dir", default=None, help="directory for results.json and evidence")
+    group.addoption("--run-dir", default=None, help="directory for results, evidence and the journal")
     group.addoption("--list-purposes", action="store_true", help="list test purposes (id, roles, clauses) and exit")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "tp(id, title, requirements=(), roles=()): a test purpose with its ID, "
-                                       "the requirement IDs/clauses it checks and the DUT roles it applies to")
-    config.stash[_RESULTS] = []
-    config.stash[_STARTED] = time.time()
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    config.stash[_STATE] = _Session(config)
     if config.getoption("--run-dir"):
         # teardown (testbed down) runs on SIGTERM as it does on Ctrl-C
         config.stash[_SIGTERM] = signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
+_SIGTERM = pytest.StashKey[object]()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -58,34 +115,113 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    role = config.getoption("--dut-role")
-    if role != "all":
-        keep, drop = [], []
-        for item in items:
-            marker = item.get_closest_marker("tp")
-            roles = marker.kwargs.get("roles", ()) if marker else ()
-            (keep if not roles or role in roles else drop).append(item)
-        if drop:
-            config.hook.pytest_deselected(items=drop)
-            items[:] = keep
+# -- collection: validation and applicability ---------------------------------------------------------
+def _markers(item: pytest.Item) -> dict[str, Any] | None:
+    tp = item.get_closest_marker("tp")
+    if tp is None:
+        return None
+    def args(name: str) -> tuple:
+        m = item.get_closest_marker(name)
+        return tuple(m.args) if m else ()
+    return {"id": tp.kwargs.get("id"), "title": tp.kwargs.get("title", ""), "requirements": args("requirements"),
+            "roles": args("role"), "pics": args("pics"), "editions": args("edition")}
+
+
+def _validate(item: pytest.Item, m: dict[str, Any], catalog) -> list[str]:
+    """Problems with a test purpose's markers (an unknown requirement, PICS gating a mandatory test...)."""
+    from conformance import pics as pics_registry
+
+    problems = []
+    if not m["id"]:
+        problems.append("tp marker without id")
+    for rid in m["requirements"]:
+        if rid not in catalog:
+            problems.append(f"unknown requirement {rid}")
+        elif catalog[rid].reference_only or catalog[rid].informative:
+            problems.append(f"{rid} is a reference-only or informative entry and cannot be judged")
+    for role in m["roles"]:
+        if role not in ROLES:
+            problems.append(f"unknown role {role}")
+    for edition in m["editions"]:
+        if edition not in EDITIONS:
+            problems.append(f"unknown edition {edition}")
+    registry = pics_registry.registry()
+    for key in m["pics"]:
+        item_ = registry.get(key)
+        if item_ is None:
+            problems.append(f"unknown PICS item {key}")
+        elif item_.basis and item_.basis not in m["requirements"]:
+            problems.append(f"PICS {key} may only gate a test that judges its optional basis {item_.basis}")
+    return problems
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    state: _Session = config.stash[_STATE]
+    purposes = [(item, _markers(item)) for item in items]
+    purposes = [(item, m) for item, m in purposes if m is not None]
+    if not purposes:
+        return
+    state.suite = True
+    catalog = state.load_catalog()
+    problems = [f"{item.nodeid}: {p}" for item, m in purposes for p in _validate(item, m, catalog)]
+    ids = [m["id"] for _, m in purposes]
+    problems += [f"duplicate test purpose id {i}" for i in sorted({i for i in ids if ids.count(i) > 1})]
+    if problems:
+        raise pytest.UsageError("invalid test purposes:\n  " + "\n  ".join(problems))
+
     if config.getoption("--list-purposes"):
-        for item in items:
-            marker = item.get_closest_marker("tp")
-            if marker:
-                kw = marker.kwargs
-                print(f"{kw.get('id', '?'):<14} {','.join(kw.get('roles', ())) or 'any':<10} "
-                      f"{'; '.join(kw.get('requirements', ())) or '-':<40} {kw.get('title', '')}")
+        _list(purposes, catalog, config.getoption("--dut-role"))
         items[:] = []
+        return
+
+    spec = state.load_spec()
+    keep, drop = [], []
+    for item in items:
+        m = _markers(item)
+        if m is None:
+            keep.append(item)
+            continue
+        if m["roles"] and state.role not in m["roles"]:
+            drop.append(item)  # another role's test purpose: not part of this run
+            continue
+        keep.append(item)
+        editions = m["editions"] or tuple(sorted({e for r in m["requirements"] for e in catalog[r].editions}))
+        keywords = {r: catalog[r].keyword for r in m["requirements"]}
+        levels = [level(k) for k in keywords.values()] or ["MUST"]
+        info = {**m, "editions": editions, "keywords": keywords,
+                "level": min(levels, key=["MUST", "SHOULD", "MAY"].index)}
+        item.stash[_ITEM] = info
+        reason = None
+        if state.edition not in editions:
+            reason = f"edition {state.edition} (the test purpose applies to {', '.join(editions)})"
+        else:
+            from conformance import pics as pics_registry
+            missing = [k for k in m["pics"] if not pics_registry.claimed(spec.pics, k)]
+            if missing:
+                reason = f"the DUT does not claim the optional feature(s) {', '.join(missing)} (PICS)"
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=NOT_APPLICABLE + reason))
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
-# -- fixtures -------------------------------------------------------------------------
+def _list(purposes, catalog, role: str) -> None:
+    for item, m in purposes:
+        if role != "all" and m["roles"] and role not in m["roles"]:
+            continue
+        clauses = sorted({f"{e}§{catalog[r].section.get(e)}" for r in m["requirements"] for e in catalog[r].editions
+                          if catalog[r].section.get(e)})
+        print(f"{m['id']:<18} {','.join(m['roles']) or 'any':<6} {' '.join(clauses) or '-':<34} {m['title']}")
+
+
+# -- fixtures ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def testbed(request: pytest.FixtureRequest) -> TestbedBackend:
     """The testbed backend, built (virtual) or reached (lab) once per session; always torn down."""
-    path = request.config.getoption("--testbed") or paths.default_testbed()
-    spec = load(path)
-    backend = open_backend(spec, edition=request.config.getoption("--edition"))
+    state: _Session = request.config.stash[_STATE]
+    spec = state.load_spec()
+    backend = open_backend(spec, edition=state.edition)
     request.addfinalizer(backend.down)
     backend.up()
     return backend
@@ -100,104 +236,232 @@ def tester(testbed: TestbedBackend, request: pytest.FixtureRequest):
 
 
 @pytest.fixture(scope="session")
-def dut(testbed: TestbedBackend):
-    """The command driver of the device under test."""
-    if testbed.spec.dut is None:
-        pytest.skip("testbed declares no DUT")
-    return testbed.driver(testbed.spec.dut)
+def _dut_session(testbed: TestbedBackend, request: pytest.FixtureRequest):
+    from harness.dut import DutHandle, DutProfile
+    state: _Session = request.config.stash[_STATE]
+    if state.dut_node is None:
+        pytest.skip(f"{NOT_APPLICABLE}the testbed has no DUT for role {request.config.getoption('--dut-role')}")
+    variables = testbed.dut_variables(state.dut_node) if hasattr(testbed, "dut_variables") else {}
+    return DutHandle(testbed, state.dut_node, state.role, DutProfile.load(testbed.spec.dut_profile), variables)
+
+
+@pytest.fixture
+def dut(_dut_session):
+    """The device under test, restarted before the test so no state leaks in from the previous one."""
+    try:
+        _dut_session.restart()
+    except Inconclusive:
+        pass  # the profile cannot restart this device: the test runs on its current state
+    return _dut_session
+
+
+@pytest.fixture
+def judge(request: pytest.FixtureRequest) -> Judgement:
+    info = request.node.stash.get(_ITEM, None)
+    if info is None:
+        raise pytest.UsageError(f"{request.node.nodeid}: the judge fixture needs a tp marker")
+    return Judgement(info["keywords"], info["requirements"])
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest) -> Path:
+    """This test's evidence directory (pcaps of every link, DUT command log, step log)."""
+    return _evidence_dir(request.node)
+
+
+def _evidence_dir(item: pytest.Item) -> Path:
+    state: _Session = item.config.stash[_STATE]
+    base = state.run_dir or Path(item.config.rootpath) / "reports" / "scratch"
+    info = item.stash.get(_ITEM, None)
+    name = info["id"] if info else "".join(c if c.isalnum() or c in "-_." else "_" for c in item.name)
+    path = base / "evidence" / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @pytest.fixture(autouse=True)
-def _evidence(request: pytest.FixtureRequest):
-    """Per-test evidence: the tester's capture of every link during the test, as pcaps."""
-    if "tester" not in request.fixturenames or not request.config.getoption("--run-dir"):
-        yield
-        return
-    t = request.getfixturevalue("tester")
-    mark = t.mark()
+def _capture_mark(request: pytest.FixtureRequest):
+    """Remember where the tester's capture stood when the test began (for its evidence)."""
+    if "tester" in request.fixturenames:
+        t = request.getfixturevalue("tester")
+        request.node.stash[_MARK] = (t, t.mark(), time.time())
     yield
-    directory = Path(request.config.getoption("--run-dir")) / "evidence" / _safe(request.node.nodeid)
-    files = t.save_pcaps(directory, since=mark)
-    request.node.stash[_EVIDENCE] = [str(f) for f in files]
-    t.capture.trim(mark)
 
 
-
-def _safe(nodeid: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in nodeid.split("::", 1)[-1])[:120]
+_MARK = pytest.StashKey[tuple]()
 
 
-# -- verdicts and results ---------------------------------------------------------------
+# -- verdicts ---------------------------------------------------------------------------------------------
+def _save_evidence(item: pytest.Item, judgement: Judgement | None) -> tuple[list[str], list[str]]:
+    """Write pcaps, the DUT command log and the step log; confirm judged fields with tshark.
+
+    Returns (evidence files, tshark disagreements)."""
+    files: list[str] = []
+    problems: list[str] = []
+    directory = _evidence_dir(item)
+    marked = item.stash.get(_MARK, None)
+    if marked is not None:
+        t, mark, started = marked
+        pcaps = {p.stem: p for p in t.save_pcaps(directory, since=mark)}
+        files += [str(p) for p in pcaps.values()]
+        if judgement is not None:
+            positions = t.capture.positions(mark)
+            expectations = []
+            for c in judgement.checks:
+                if c.frame is not None and c.tshark and c.frame.index in positions:
+                    link, number = positions[c.frame.index]
+                    expectations += [tshark.Expectation(pcaps[link], number, f, v, c.requirement)
+                                     for f, v in c.tshark.items()]
+            if expectations and tshark.available():
+                problems = tshark.confirm(expectations)
+        testbed = item.funcargs.get("testbed") or (item.funcargs.get("dut").backend if "dut" in item.funcargs else None)
+        if testbed is not None:
+            log = testbed.command_log(since=started)
+            if log:
+                path = directory / "commands.jsonl"
+                path.write_text("".join(json.dumps(e) + "\n" for e in log))
+                files.append(str(path))
+    if judgement is not None and (judgement.steps or judgement.checks):
+        path = directory / "judgement.json"
+        path.write_text(json.dumps({"steps": judgement.steps, "checks": [c.as_dict() for c in judgement.checks],
+                                    "records": judgement.records}, indent=1, default=str))
+        files.append(str(path))
+    return files, problems
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
-    verdict, reason = None, ""
-    if report.passed and report.when == "call":
-        verdict = "PASS"
-    elif report.failed:
-        exc = call.excinfo.value if call.excinfo else None
-        if isinstance(exc, InfrastructureError) or report.when != "call":
-            verdict, reason = "ERROR", f"{type(exc).__name__}: {exc}" if exc else report.longreprtext[-500:]
-        else:
-            verdict, reason = "FAIL", str(exc)[:2000] if exc else report.longreprtext[-2000:]
-    elif report.skipped and report.when in ("setup", "call"):
-        verdict = "NOT RUN"
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-    if verdict is not None:
-        marker = item.get_closest_marker("tp")
-        item.config.stash[_RESULTS].append({
-            "nodeid": item.nodeid,
-            "test_purpose": marker.kwargs.get("id") if marker else None,
-            "title": marker.kwargs.get("title") if marker else None,
-            "requirements": list(marker.kwargs.get("requirements", ())) if marker else [],
-            "verdict": verdict,
-            "reason": reason,
-            "phase": report.when,
-            "duration": round(report.duration, 3),
-        })
+    state: _Session = item.config.stash[_STATE]
+    info = item.stash.get(_ITEM, None)
+    if info is None:
+        if state.run_dir is not None and (report.when == "call" or report.outcome != "passed") and report.when != "teardown":
+            _journal(item, state, _plain_verdict(report, call), {"phase": report.when, "duration": report.duration})
+        return report
+    if report.when == "teardown" or (report.when == "setup" and report.passed):
+        return report
+    exc = call.excinfo.value if call.excinfo else None
+    judgement = item.funcargs.get("judge") if hasattr(item, "funcargs") else None
+    if report.skipped and isinstance(report.longrepr, tuple) and report.longrepr[2].startswith(("Skipped: " + NOT_APPLICABLE, NOT_APPLICABLE)):
+        verdict, reason = Verdict.NOT_APPLICABLE, report.longrepr[2].split(NOT_APPLICABLE, 1)[1]
+        files: list[str] = []
+    else:
+        if exc is not None and call.excinfo.errisinstance(pytest.skip.Exception):
+            exc = Inconclusive(str(exc))  # a test purpose may not skip itself: it could not judge
+        infra = isinstance(exc, InfrastructureError) or (report.when == "setup" and not isinstance(exc, Inconclusive))
+        verdict, reason = combine(judgement, exc, infra)
+        files, disagreements = _save_evidence(item, judgement)
+        if disagreements and verdict not in (Verdict.ERROR,):
+            verdict, reason = Verdict.ERROR, "tester and tshark disagree on judged fields: " + "; ".join(disagreements)
+    _set_outcome(report, verdict, reason)
+    _journal(item, state, (verdict, reason), {
+        "phase": report.when, "duration": round(report.duration, 3), "evidence": files,
+        "checks": [c.as_dict() for c in judgement.checks] if judgement else [],
+        "records": judgement.records if judgement else {}})
     return report
+
+
+def _plain_verdict(report: pytest.TestReport, call: pytest.CallInfo) -> tuple[Verdict, str]:
+    """Tests outside the catalogue (e.g. testbed readiness): PASS, or ERROR with the reason."""
+    if report.passed:
+        return Verdict.PASS, ""
+    if report.skipped:
+        return Verdict.NOT_APPLICABLE, report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+    exc = call.excinfo.value if call.excinfo else None
+    return Verdict.ERROR, f"{type(exc).__name__}: {exc}" if exc else report.longreprtext[-500:]
+
+
+def _set_outcome(report: pytest.TestReport, verdict: Verdict, reason: str) -> None:
+    """Map the verdict onto pytest's outcome so pytest's own summary agrees with it."""
+    if verdict in (Verdict.PASS, Verdict.WARN, Verdict.INFO):
+        report.outcome, report.longrepr = "passed", None
+    elif verdict in (Verdict.INCONCLUSIVE, Verdict.NOT_APPLICABLE):
+        report.outcome = "skipped"
+        report.longrepr = (str(report.fspath), report.location[1], f"{verdict}: {reason}")
+    else:
+        report.outcome = "failed"
+        report.longrepr = f"{verdict}: {reason}" if verdict is Verdict.ERROR and not report.longrepr else report.longrepr
+    report.user_properties.append(("verdict", str(verdict)))
+
+
+def _journal(item: pytest.Item, state: _Session, verdict_reason: tuple[Verdict, str], extra: dict) -> None:
+    verdict, reason = verdict_reason
+    info = item.stash.get(_ITEM, None) or {}
+    entry = {"nodeid": item.nodeid, "test_purpose": info.get("id"), "title": info.get("title"),
+             "role": state.role, "edition": state.edition, "requirements": list(info.get("requirements", ())),
+             "level": info.get("level"), "verdict": str(verdict), "reason": reason, **extra}
+    state.entries.append(entry)
+    if state.journal is not None:
+        state.journal.write(entry)
+    _allure(item, info, state.edition)
+
+
+def _allure(item: pytest.Item, info: dict, edition: str) -> None:
+    """Clause labels for Allure: epic = edition, feature = section, story = requirement ID."""
+    if not info or not item.config.pluginmanager.hasplugin("allure_pytest"):
+        return
+    try:
+        import allure
+        state: _Session = item.config.stash[_STATE]
+        for rid in info["requirements"]:
+            req = state.catalog[rid]
+            section = req.section.get(edition) or next(iter(req.section.values()))
+            allure.dynamic.epic({"rfc4140": "RFC 4140 (draft-ietf-mipshop-hmipv6-04)", "rfc5380": "RFC 5380"}.get(edition, edition))
+            allure.dynamic.feature(f"§{section}")
+            allure.dynamic.story(rid)
+            rfc = "rfc6275" if rid.startswith("MIP6-") else edition
+            allure.dynamic.link(f"https://www.rfc-editor.org/rfc/{rfc}#section-{section}", name=rid)
+        allure.dynamic.label("test_purpose", info["id"])
+    except Exception:  # labels are decoration; they never change a verdict
+        pass
+
+
+# -- session ------------------------------------------------------------------------------------------------
+def pytest_sessionstart(session: pytest.Session) -> None:
+    state: _Session = session.config.stash[_STATE]
+    if state.run_dir is not None:
+        state.journal = results.Journal(state.run_dir)
+
+
+def pytest_runtestloop(session: pytest.Session) -> None:
+    state: _Session = session.config.stash[_STATE]
+    if state.run_dir is None or session.config.getoption("--collect-only"):
+        return
+    spec = state.load_spec()
+    state.head = results.provenance(state.testbed_path, state.edition, state.role or "none",
+                                    {"node": state.dut_node, "role": state.role,
+                                     "management": spec.nodes[state.dut_node].management.type if state.dut_node else None,
+                                     "profile": spec.dut_profile},
+                                    spec.pics)
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    config = session.config
-    run_dir = config.getoption("--run-dir")
-    if not run_dir:
-        return
-    results = config.stash[_RESULTS]
-    for entry in results:
-        for item in session.items:
-            if item.nodeid == entry["nodeid"] and _EVIDENCE in item.stash:
-                entry["evidence"] = item.stash[_EVIDENCE]
-    counts: dict[str, int] = {}
-    for entry in results:
-        counts[entry["verdict"]] = counts.get(entry["verdict"], 0) + 1
-    document = {
-        "suite": "hmipv6-conformance",
-        "testbed": str(config.getoption("--testbed") or paths.default_testbed()),
-        "dut_role": config.getoption("--dut-role"),
-        "edition": config.getoption("--edition"),
-        "host": platform.node(),
-        "started": config.stash[_STARTED],
-        "finished": time.time(),
-        "pytest_exit_status": int(exitstatus),
-        "interrupted": int(exitstatus) == int(pytest.ExitCode.INTERRUPTED),
-        "counts": counts,
-        "results": results,
-    }
-    path = Path(run_dir)
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "results.json").write_text(json.dumps(document, indent=2))
+    state: _Session = session.config.stash[_STATE]
+    if state.journal is not None:
+        state.journal.close()
+        interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
+        head = state.head or {"suite": "hmipv6-conformance", "testbed": str(state.testbed_path),
+                              "edition": state.edition}
+        head = {**head, "pytest_exit_status": int(exitstatus)}
+        results.assemble(state.run_dir, head, interrupted)
+    if state.suite and int(exitstatus) in (0, 1):
+        # the run fails only when an applicable MUST-level test FAILed or ERRORed
+        session.exitstatus = 1 if results.must_level_failures(state.entries) or _plain_errors(state) else 0
+
+
+def _plain_errors(state: _Session) -> bool:
+    return any(e["verdict"] == "ERROR" and e.get("test_purpose") is None for e in state.entries)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    results = config.stash.get(_RESULTS, [])
-    if not results or not config.getoption("--run-dir"):
+    state: _Session = config.stash[_STATE]
+    if not state.entries or not (state.suite or state.run_dir):
         return
     terminalreporter.section("HMIPv6 verdicts")
-    for entry in results:
+    for entry in state.entries:
         tp = entry["test_purpose"] or entry["nodeid"]
-        line = f"{entry['verdict']:<8} {tp}"
+        line = f"{entry['verdict']:<14} {tp}"
         if entry["reason"] and entry["verdict"] != "PASS":
-            line += f"  -- {entry['reason'].splitlines()[0][:150]}"
+            line += f"  -- {entry['reason'].splitlines()[0][:160]}"
         terminalreporter.write_line(line)

@@ -81,10 +81,14 @@ class CheckPoint:
     outcome: Verdict
     time: float
     evidence: dict[str, Any] = dataclasses.field(default_factory=dict)
+    frame: Any = None  # the captured frame judged (harness.tester.Frame), if any
+    tshark: dict[str, str] = dataclasses.field(default_factory=dict)  # fields tshark must read the same
 
     def as_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
+        d = {k: v for k, v in dataclasses.asdict(self).items() if k != "frame"}
         d["outcome"] = str(self.outcome)
+        if self.frame is not None:
+            d["frame"] = {"link": self.frame.link, "time": self.frame.time}
         return d
 
 
@@ -111,10 +115,13 @@ class Judgement:
         if not condition:
             raise Inconclusive(why)
 
-    def check(self, requirement: str, condition: Any, detail: str, **evidence: Any) -> bool:
+    def check(self, requirement: str, condition: Any, detail: str, *, frame: Any = None,
+              tshark: dict[str, Any] | None = None, **evidence: Any) -> bool:
         """Judge one check point against ``requirement``; return whether it held.
 
-        A violated MUST-level requirement raises :class:`RequirementViolated` (verdict FAIL).
+        ``frame``: the captured frame judged; ``tshark``: fields of that frame (tshark names) whose values
+        the tester read, to be confirmed by tshark after the test.  A violated MUST-level requirement
+        raises :class:`RequirementViolated` (verdict FAIL).
         """
         if requirement not in self.declared:
             raise ValueError(f"check against {requirement}, which the test purpose does not declare "
@@ -123,7 +130,8 @@ class Judgement:
         ok = bool(condition)
         outcome = Verdict.PASS if ok else VIOLATION[keyword]
         self.checks.append(CheckPoint(requirement, keyword, ok, detail, outcome, time.time(),
-                                      {k: str(v) for k, v in evidence.items()}))
+                                      {k: str(v) for k, v in evidence.items()}, frame,
+                                      {k: str(int(v) if isinstance(v, bool) else v) for k, v in (tshark or {}).items()}))
         if not ok and outcome is Verdict.FAIL:
             raise RequirementViolated(requirement, detail)
         return ok

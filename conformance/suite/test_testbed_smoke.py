@@ -7,12 +7,7 @@ a later FAIL is about the device and not about the bench.
 
 from __future__ import annotations
 
-import ipaddress
-
-import pytest
-
 from harness import nodeops
-from harness.tester import packets
 from harness.tester.packets import ICMPv6EchoReply, ICMPv6EchoRequest, IPv6
 
 
@@ -23,8 +18,6 @@ def _echo(kind, src: str, dst: str):
     return match
 
 
-@pytest.mark.tp(id="TB-SMOKE-1", title="Testbed readiness: management, attachment, forwarding on the wire",
-                requirements=())
 def test_testbed_ready(testbed, tester) -> None:
     """
     Purpose:        Every node answers on its management connection; the mobile node obtains an
@@ -40,7 +33,8 @@ def test_testbed_ready(testbed, tester) -> None:
                     2. the MN has an address inside AR1's prefix.
                     3. 3/3 replies, AND the tester captured an Echo Request MN->CN1 on the access
                        link and on the core link, and the Echo Reply CN1->MN on the access link.
-    Reference:      none (testbed health; an ERROR here means the bench, not the DUT, is at fault).
+    Reference:      none (testbed health, not a test purpose: a failure here is an ERROR, the bench
+                    and not the DUT is at fault).
     """
     spec = testbed.spec
     mn = spec.nodes_with_role("mn")[0].name

@@ -109,6 +109,11 @@ class TestbedBackend(abc.ABC):
             self._drivers[node] = self._make_driver(self.spec.nodes[node])
         return self._drivers[node]
 
+    def command_log(self, since: float = 0.0) -> list[dict]:
+        """Every command run on any node since ``since`` (time.time()), in time order (for evidence)."""
+        entries = [e for drv in self._drivers.values() for e in getattr(drv, "transcript", []) if e["time"] >= since]
+        return sorted(entries, key=lambda e: e["time"])
+
     def close_drivers(self) -> None:
         for drv in self._drivers.values():
             drv.close()

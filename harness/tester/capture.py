@@ -167,6 +167,15 @@ class Capture:
             written.append(path)
         return written
 
+    def positions(self, since: int = 0) -> dict[int, tuple[str, int]]:
+        """Frame index -> (link, 1-based frame number) in the pcaps :meth:`save` writes for ``since``."""
+        counts: dict[str, int] = {}
+        result = {}
+        for frame in self.frames(since):
+            counts[frame.link] = counts.get(frame.link, 0) + 1
+            result[frame.index] = (frame.link, counts[frame.link])
+        return result
+
     def trim(self, before: int) -> None:
         """Forget frames before position ``before`` (keeps memory bounded across tests)."""
         with self._cond:

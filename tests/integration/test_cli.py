@@ -31,14 +31,16 @@ def test_run_writes_results_junit_and_latest(tmp_path: Path) -> None:
     latest = tmp_path / "latest"
     assert latest.is_symlink()
     doc = json.loads((latest / "results.json").read_text())
-    assert [(r["test_purpose"], r["verdict"]) for r in doc["results"]] == [("TB-SMOKE-1", "PASS")]
+    smoke = [r for r in doc["results"] if r["nodeid"].endswith("test_testbed_ready")]
+    assert [r["verdict"] for r in smoke] == ["PASS"]
+    assert all(r["verdict"] in ("PASS", "NOT APPLICABLE") for r in doc["results"]), doc["results"]
     assert (latest / "junit.xml").is_file() and (latest / "allure-results").is_dir()
     assert any(p.suffix == ".pcap" for p in (latest / "evidence").rglob("*"))
 
 
 def test_list_shows_test_purposes() -> None:
     out = hmipv6ct("list")
-    assert out.returncode == 0 and "TB-SMOKE-1" in out.stdout
+    assert out.returncode == 0 and "HMIP-MAP-" in out.stdout
 
 
 def test_broken_testbed_file_is_reported_with_file_and_line(tmp_path: Path) -> None:

@@ -1,0 +1,101 @@
+"""Run results: a journal written as each test finishes, provenance, and the final results.json.
+
+``results.jsonl`` gets one line per finished test, flushed and synced at once, so a run that is killed
+keeps every result it finished; ``results.json`` is assembled from the journal at the end (and can be
+rebuilt from it by :func:`assemble`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from harness import paths
+
+JOURNAL = "results.jsonl"
+RESULTS = "results.json"
+FAILING = {"FAIL", "ERROR"}
+
+
+class Journal:
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / JOURNAL
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a", buffering=1)
+
+    def write(self, entry: dict[str, Any]) -> None:
+        self._file.write(json.dumps(entry, default=str) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_journal(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / JOURNAL
+    if not path.exists():
+        return []
+    entries = []
+    for line in path.read_text().splitlines():
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            continue  # a line cut short by a kill
+    return entries
+
+
+def suite_version() -> str:
+    try:
+        return importlib.metadata.version("hmipv6-conformance")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(paths.ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5)
+        dirty = subprocess.run(["git", "-C", str(paths.ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "") if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def provenance(testbed_path: Path, edition: str, role: str, dut: dict[str, Any], pics: dict[str, Any]) -> dict:
+    try:
+        digest = hashlib.sha256(testbed_path.read_bytes()).hexdigest()
+    except OSError:
+        digest = None
+    return {
+        "suite": "hmipv6-conformance", "suite_version": suite_version(), "git_commit": git_commit(),
+        "testbed": str(testbed_path), "testbed_sha256": digest, "edition": edition, "dut_role": role,
+        "dut": dut, "pics": pics, "host": platform.node(), "python": platform.python_version(),
+        "started": time.time(),
+    }
+
+
+def must_level_failures(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Applicable MUST-level tests that FAILed or ERRORed: these make the run's exit status non-zero."""
+    return [e for e in entries if e.get("level") == "MUST" and e.get("verdict") in FAILING]
+
+
+def assemble(run_dir: Path, head: dict[str, Any], interrupted: bool = False) -> dict[str, Any]:
+    entries = read_journal(run_dir)
+    counts: dict[str, int] = {}
+    for e in entries:
+        counts[e["verdict"]] = counts.get(e["verdict"], 0) + 1
+    doc = {**head, "finished": time.time(), "interrupted": interrupted, "counts": counts,
+           "must_level_failures": len(must_level_failures(entries)), "results": entries}
+    tmp = run_dir / (RESULTS + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2, default=str))
+    tmp.replace(run_dir / RESULTS)
+    return doc
