@@ -185,7 +185,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             drop.append(item)  # another role's test purpose: not part of this run
             continue
         keep.append(item)
-        editions = m["editions"] or tuple(sorted({e for r in m["requirements"] for e in catalog[r].editions}))
+        # inherited clauses (RFC 6275 ...) apply in both HMIPv6 editions
+        editions = m["editions"] or tuple(sorted({e for r in m["requirements"] for e in catalog[r].editions
+                                                  if e in EDITIONS})) or EDITIONS
         keywords = {r: catalog[r].keyword for r in m["requirements"]}
         levels = [level(k) for k in keywords.values()] or ["MUST"]
         info = {**m, "editions": editions, "keywords": keywords,
@@ -336,7 +338,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     info = item.stash.get(_ITEM, None)
     if info is None:
         if state.run_dir is not None and (report.when == "call" or report.outcome != "passed") and report.when != "teardown":
-            _journal(item, state, _plain_verdict(report, call), {"phase": report.when, "duration": report.duration})
+            files = _save_evidence(item, None)[0] if report.when == "call" else []
+            _journal(item, state, _plain_verdict(report, call),
+                     {"phase": report.when, "duration": round(report.duration, 3), "evidence": files})
         return report
     if report.when == "teardown" or (report.when == "setup" and report.passed):
         return report

@@ -85,7 +85,7 @@ class CheckPoint:
     tshark: dict[str, str] = dataclasses.field(default_factory=dict)  # fields tshark must read the same
 
     def as_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in dataclasses.asdict(self).items() if k != "frame"}
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "frame"}
         d["outcome"] = str(self.outcome)
         if self.frame is not None:
             d["frame"] = {"link": self.frame.link, "time": self.frame.time}

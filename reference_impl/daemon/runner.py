@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TextIO
 
 from ..actions import Action, Log, Send
-from ..wire import DecodeError, decode_frame, encode_packet, fmt, is_multicast, multicast_mac
+from ..wire import DecodeError, decode_frame, encode_packet, fmt, is_link_local, is_multicast, multicast_mac
 from .control import ControlServer
 from .linkio import LinkSocket, RawSender
 
@@ -80,7 +80,7 @@ class Daemon:
             if link is not None and (action.link_dst is not None or is_multicast(dst)):
                 eth_dst = action.link_dst or multicast_mac(dst)
                 link.send(eth_dst + link.mac + b"\x86\xdd" + data)
-            elif link is not None:
+            elif link is not None and is_link_local(dst):  # needs the interface as its scope
                 self.raw.send(data, link.name, link.index)
             else:
                 self.raw.send(data)

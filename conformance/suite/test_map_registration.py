@@ -1,0 +1,169 @@
+"""MAP test purposes: local registration, the Binding Acknowledgement, sequence numbers, lifetimes.
+
+Topology (all of them): the tester plays the mobile node on the access link of an AR that advertises
+the MAP under test (testbeds/virtual.yaml: MN' on acc1 -- AR1 -- dom1 -- MAP1).  The tester owns the
+LCoA <acc1 prefix>::c0a and registers the RCoA <MAP /64>::c0a.  The DUT is restarted before each test.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.tester.mobility import mh_checksum
+from harness.tester.packets import MIP6MH_BA, IPv6, IPv6ExtHdrRouting
+
+pytestmark = pytest.mark.role("map")
+
+BA_ACCEPTED = "MIP6-6275-6.1.8-P5-BIND-1"
+BA_REJECTED = "MIP6-6275-6.1.8-P5-BIND-2"
+
+
+@pytest.mark.tp(id="HMIP-MAP-BU-001", title="Local BU with A and M set is acknowledged with a well-formed BA")
+@pytest.mark.requirements("HMIP-4140-6.2-P2-MUST-1", "HMIP-4140-6.2-P2-MUST-2", "MIP6-6275-9.5.4-P3-MUST-1",
+                          "MIP6-6275-6.1.8-P28-BIND-1", "MIP6-6275-10.3.1-P15-MUST-NOT-1",
+                          "MIP6-6275-6.1.1-P15-BIND-1", BA_ACCEPTED)
+def test_local_bu_acknowledged(dut, tester, mn, judge, ba_timeout) -> None:
+    """
+    Purpose:        A MAP accepts a local BU (A and M set, RCoA in the Home Address option, LCoA as
+                    source) and answers with a successful BA carrying a type 2 routing header.
+    Initialisation: DUT restarted (empty binding cache).
+    Procedure:      1. MN' sends BU(seq=11, lifetime 40 s, flags A M) LCoA -> MAP, HAO = RCoA.
+                    2. Wait for a BA on the access link.
+    Judgement:      1. A BA arrives (A was set)                      RFC 6275 §9.5.4, base §6.2
+                    2. Status < 128 (accepted)                        base §6.2, RFC 6275 §6.1.8
+                    3. Sequence number 11 (copied from the BU)        RFC 6275 §6.1.8
+                    4. Type 2 routing header: length 2, segments left 1, one address = RCoA   base §6.2
+                    5. Lifetime <= requested (10 units)               RFC 6275 §10.3.1
+                    6. MH checksum valid (pseudo-header destination = the RH2 address)  RFC 6275 §6.1.1
+    Reference:      base §6.2 "The binding acknowledgement MUST include a routing header type 2 that
+                    contains the mobile node's RCoA."
+    """
+    judge.step("1. BU seq 11, lifetime 40 s, flags A M")
+    ba = mn.register(11, 40, ba_timeout)
+    judge.check("MIP6-6275-9.5.4-P3-MUST-1", ba is not None, f"no BA within {ba_timeout:.1f} s of a BU with A set")
+    msg, ip = ba.pkt[MIP6MH_BA], ba.pkt[IPv6]
+    judge.check(BA_ACCEPTED, msg.status < 128, f"status {msg.status}", frame=ba, tshark={"mip6.ba.status": msg.status})
+    judge.check("HMIP-4140-6.2-P2-MUST-1", msg.status < 128 and ip.dst == mn.lcoa,
+                f"BA status {msg.status} to {ip.dst} (expected success to the LCoA {mn.lcoa})")
+    judge.check("MIP6-6275-6.1.8-P28-BIND-1", msg.seq == 11, f"BA sequence number {msg.seq}, BU had 11",
+                frame=ba, tshark={"mip6.ba.seqnr": msg.seq})
+    rh = ba.pkt.getlayer(IPv6ExtHdrRouting)
+    well_formed = rh is not None and rh.type == 2 and rh.len == 2 and rh.segleft == 1 and list(rh.addresses) == [mn.rcoa]
+    judge.check("HMIP-4140-6.2-P2-MUST-2", well_formed,
+                "no type 2 routing header" if rh is None else
+                f"routing header type {rh.type} len {rh.len} segleft {rh.segleft} addresses {list(rh.addresses)}",
+                frame=ba, tshark={"ipv6.routing.type": 2} if rh is not None else None)
+    judge.check("MIP6-6275-10.3.1-P15-MUST-NOT-1", msg.mhtime <= 10, f"granted {msg.mhtime} units > requested 10")
+    carried, computed = mh_checksum(ba.data)
+    judge.check("MIP6-6275-6.1.1-P15-BIND-1", carried == computed, f"checksum {carried:#06x}, expected {computed:#06x}",
+                frame=ba, tshark={"mip6.csum": f"0x{carried:04x}"})
+
+
+@pytest.mark.tp(id="HMIP-MAP-BU-002", title="Binding cache holds RCoA -> LCoA after registration")
+@pytest.mark.requirements("HMIP-4140-3.1-P8-MUST-1")
+def test_binding_cache_entry(dut, mn, judge, ba_timeout) -> None:
+    """
+    Purpose:        After a successful local BU the MAP's binding cache maps the RCoA to the LCoA.
+    Procedure:      1. Register (BU seq 1, 40 s).  2. Read the binding cache through the DUT profile.
+    Judgement:      1. An entry RCoA -> LCoA exists.
+    Reference:      base §3.1 "The MAP MUST store this information in its Binding Cache to be able to
+                    forward packets to their final destination..."
+    """
+    ba = mn.register(1, 40, ba_timeout)
+    judge.require(ba is not None and ba.pkt[MIP6MH_BA].status < 128, "the DUT did not accept the registration")
+    entry = dut.binding_for(mn.rcoa)
+    judge.check("HMIP-4140-3.1-P8-MUST-1", entry is not None and entry.get("lcoa") == mn.lcoa,
+                f"binding cache entry for {mn.rcoa}: {entry}")
+
+
+@pytest.mark.tp(id="HMIP-MAP-SEQ-001", title="Out-of-window sequence number gets 135 with the last accepted number")
+@pytest.mark.requirements("MIP6-6275-9.5.1-P12-MUST-1", "MIP6-6275-6.1.8-P15-BIND-1", BA_REJECTED)
+def test_sequence_out_of_window(dut, mn, judge, ba_timeout) -> None:
+    """
+    Purpose:        A BU whose sequence number is not greater than the last accepted one is rejected
+                    with status 135, and the BA carries the last accepted sequence number.
+    Procedure:      1. Register with seq 20.  2. Send BU seq 19.  3. Send BU seq 20 again.
+    Judgement:      1. BA for seq 19 has status 135 and sequence number 20.
+                    2. BA for the repeated seq 20 has status 135 and sequence number 20.
+    Reference:      RFC 6275 §9.5.1 "...the receiving node MUST send back a Binding Acknowledgement with
+                    Status code 135, and the last accepted sequence number in the Sequence Number field".
+    """
+    first = mn.register(20, 40, ba_timeout)
+    judge.require(first is not None and first.pkt[MIP6MH_BA].status < 128, "the DUT did not accept seq 20")
+    for seq in (19, 20):
+        judge.step(f"BU with sequence number {seq} after 20 was accepted")
+        mark = mn.send_bu(seq, 40)
+        ba = _any_ba(mn, mark, ba_timeout)
+        judge.check("MIP6-6275-9.5.1-P12-MUST-1", ba is not None and ba.pkt[MIP6MH_BA].status == 135,
+                    f"BU seq {seq}: " + ("no BA" if ba is None else f"BA status {ba.pkt[MIP6MH_BA].status}"),
+                    frame=ba, tshark={"mip6.ba.status": 135} if ba is not None else None)
+        judge.check("MIP6-6275-6.1.8-P15-BIND-1", ba.pkt[MIP6MH_BA].seq == 20,
+                    f"status 135 carried sequence number {ba.pkt[MIP6MH_BA].seq}, the last accepted was 20")
+
+
+def _any_ba(mn, since: int, timeout: float):
+    """Any BA to the MN's LCoA after ``since`` (a 135 carries another sequence number than the BU's)."""
+    return mn.tester.wait_for(lambda f: MIP6MH_BA in f.pkt and f.pkt[IPv6].dst == mn.lcoa, timeout, since, [mn.link])
+
+
+@pytest.mark.tp(id="HMIP-MAP-SEQ-002", title="Without a binding any sequence number is accepted, modulo 2**16")
+@pytest.mark.requirements("MIP6-6275-9.5.1-P4-MUST-1", "MIP6-6275-9.5.1-P5-MUST-1")
+def test_sequence_any_then_wraparound(dut, mn, judge, ba_timeout) -> None:
+    """
+    Purpose:        With no binding cache entry the MAP accepts any sequence number; comparison is modulo 2**16.
+    Procedure:      1. BU seq 65535 (no entry).  2. BU seq 0 (wraps past 65535).
+    Judgement:      1. Both accepted (status < 128).
+    Reference:      RFC 6275 §9.5.1 "...it MUST accept any Sequence Number value in a received Binding Update
+                    from this mobile node"; "This Sequence Number comparison MUST be performed modulo 2**16".
+    """
+    ba = mn.register(65535, 40, ba_timeout)
+    judge.check("MIP6-6275-9.5.1-P4-MUST-1", ba is not None and ba.pkt[MIP6MH_BA].status < 128,
+                "first BU (seq 65535) " + ("unanswered" if ba is None else f"got status {ba.pkt[MIP6MH_BA].status}"))
+    ba = mn.register(0, 40, ba_timeout)
+    judge.check("MIP6-6275-9.5.1-P5-MUST-1", ba is not None and ba.pkt[MIP6MH_BA].status < 128,
+                "BU seq 0 after 65535 " + ("unanswered" if ba is None else f"got status {ba.pkt[MIP6MH_BA].status}"))
+
+
+@pytest.mark.tp(id="HMIP-MAP-LIFE-001", title="Deregistration (lifetime 0) removes the binding")
+@pytest.mark.requirements("MIP6-6275-6.1.7-P18-MUST-2", BA_ACCEPTED)
+def test_deregistration(dut, mn, judge, ba_timeout) -> None:
+    """
+    Purpose:        A BU with lifetime 0 deletes the binding cache entry.
+    Procedure:      1. Register (seq 1, 40 s).  2. BU seq 2, lifetime 0.  3. Read the binding cache.
+    Judgement:      1. The deregistration is acknowledged (status < 128).  2. No entry for the RCoA remains.
+    Reference:      RFC 6275 §6.1.7 "A value of zero indicates that the Binding Cache entry for the mobile
+                    node MUST be deleted."
+    """
+    ba = mn.register(1, 40, ba_timeout)
+    judge.require(ba is not None and ba.pkt[MIP6MH_BA].status < 128, "the DUT did not accept the registration")
+    judge.require(dut.binding_for(mn.rcoa) is not None, "the DUT shows no binding to remove")
+    ba = mn.register(2, 0, ba_timeout)
+    judge.check(BA_ACCEPTED, ba is not None and ba.pkt[MIP6MH_BA].status < 128,
+                "deregistration " + ("unanswered" if ba is None else f"got status {ba.pkt[MIP6MH_BA].status}"))
+    judge.check("MIP6-6275-6.1.7-P18-MUST-2", dut.binding_for(mn.rcoa) is None, "the binding is still in the cache")
+
+
+@pytest.mark.tp(id="HMIP-MAP-PFX-001", title="LCoA outside the valid on-link prefixes is rejected with 129")
+@pytest.mark.requirements("HMIP-4140-6.2-P5-MAY-1", "HMIP-4140-6.2-P5-BIND-1", "MIP6-6275-6.1.8-P9-BIND-1")
+@pytest.mark.pics("onlink_prefix_list")
+def test_lcoa_outside_prefix_list(dut, mn, judge, ba_timeout) -> None:
+    """
+    Purpose:        A MAP configured with valid on-link prefixes rejects a BU whose LCoA is outside them.
+    Initialisation: the DUT claims PICS onlink_prefix_list (its list holds the access prefixes of its domain).
+    Procedure:      1. BU from LCoA 2001:db8:ffff::c0a (no access link of the domain) with the RCoA.
+    Judgement:      1. BA with status 129 (administratively prohibited).
+    Reference:      base §6.2 "If a mobile node sent a binding update containing an LCoA that is not in the
+                    MAP's 'valid on-link prefixes' list, the MAP could reject the binding update using
+                    existing error code 129".
+    """
+    foreign = "2001:db8:ffff::c0a"
+    mn.tester.impersonate(mn.link, foreign)
+    try:
+        mark = mn.send_bu(1, 40, lcoa=foreign)
+        ba = mn.tester.wait_for(lambda f: MIP6MH_BA in f.pkt and f.pkt[IPv6].dst == foreign, ba_timeout, mark)
+    finally:
+        mn.tester.release(mn.link, foreign)
+    judge.check("HMIP-4140-6.2-P5-BIND-1", ba is not None and ba.pkt[MIP6MH_BA].status == 129,
+                "no BA" if ba is None else f"BA status {ba.pkt[MIP6MH_BA].status}, expected 129",
+                frame=ba, tshark={"mip6.ba.status": 129} if ba is not None else None)
+    judge.check("MIP6-6275-6.1.8-P9-BIND-1", ba.pkt[MIP6MH_BA].status == 129, "status code value of 129")
