@@ -47,7 +47,9 @@ def fields_of(pcap: Path, frames: Iterable[int]) -> dict[int, dict[str, list[str
     """Every field tshark decodes in the given frames: {frame number: {field: [values]}}."""
     wanted = sorted(set(frames))
     flt = " || ".join(f"frame.number == {n}" for n in wanted)
-    proc = subprocess.run(["tshark", "-r", str(pcap), "-T", "json", "-Y", flt], capture_output=True, text=True,
+    # --no-duplicate-keys: an IPv6-in-IPv6 frame has two "ipv6" layers; keep both (values become lists)
+    proc = subprocess.run(["tshark", "-r", str(pcap), "-T", "json", "--no-duplicate-keys", "-Y", flt],
+                          capture_output=True, text=True,
                           timeout=60)
     if proc.returncode != 0:
         raise RuntimeError(f"tshark failed on {pcap}: {proc.stderr.strip()[-300:]}")

@@ -101,14 +101,25 @@ def write_pcap(path: Path, frames: list[tuple[float, str, bytes]]) -> None:
             f.write(struct.pack("<IIII", sec, int((ts - sec) * 1e9), len(data), len(data)) + data)
 
 
+def _read_proc(names: tuple[str, ...]) -> str:
+    text = []
+    for name in names:
+        try:
+            with open(name) as f:
+                text.append(f.read())
+        except OSError:
+            pass  # /proc/net/xfrm_stat exists only with CONFIG_XFRM_STATISTICS
+    return "".join(text)
+
+
 def read_counters(ns: str) -> dict[str, int]:
+    """/proc/net/snmp6 and /proc/net/xfrm_stat of namespace ``ns`` (thread-self: the thread's namespace)."""
     counters: dict[str, int] = {}
-    for name in ("/proc/net/snmp6", "/proc/net/xfrm_stat"):
-        proc = sh("cat", name, ns=ns, check=False)
-        for line in proc.stdout.splitlines():
-            parts = line.split()
-            if len(parts) == 2 and parts[1].isdigit():
-                counters[parts[0]] = int(parts[1])
+    text = netns.call_in(ns, lambda: _read_proc(("/proc/thread-self/net/snmp6", "/proc/thread-self/net/xfrm_stat")))
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            counters[parts[0]] = int(parts[1])
     return counters
 
 
@@ -171,10 +182,10 @@ class Probe:
             if proc.returncode != 0:
                 setup_errors.append(f"ip addr add ... home: {proc.stderr.strip()}")
         for args in xfrm or []:
-            proc = sh("ip", "xfrm", "state", "add", *args, ns=rns, check=False)
-            result.setdefault("xfrm_states", []).append(" ".join(args))
+            proc = sh("ip", "xfrm", *args, ns=rns, check=False)
+            result.setdefault("xfrm", []).append("ip xfrm " + " ".join(args))
             if proc.returncode != 0:
-                setup_errors.append(f"ip xfrm state add {' '.join(args)}: {proc.stderr.strip()}")
+                setup_errors.append(f"ip xfrm {' '.join(args)}: {proc.stderr.strip()}")
         if setup_errors:
             result["setup_errors"] = setup_errors
         raw = netns.socket_in(rns, socket.AF_INET6, socket.SOCK_RAW, mhframes.NH_MH)
@@ -211,6 +222,7 @@ class Probe:
         if xfrm:
             result["xfrm_state_after"] = sh("ip", "-s", "xfrm", "state", ns=rns, check=False).stdout
             sh("ip", "xfrm", "state", "flush", ns=rns, check=False)
+            sh("ip", "xfrm", "policy", "flush", ns=rns, check=False)
         if home_address:
             sh("ip", "-6", "addr", "del", f"{home_address}/128", "dev", "lo", ns=rns, check=False)
         for side, fs in frames.items():
@@ -225,13 +237,20 @@ class Probe:
         self.case("bu_plain", "mn", mhframes.bu_packet(LCOA, MAP, seq=1))
         self.case("bu_hao", "mn", bu)
         self.case("bu_hao_nft", "mn", bu, nft=True)
-        # RFC 6275 §9.3.1 processing with a state: daddr = MAP, saddr = home address, care-of = LCoA
-        self.case("bu_hao_xfrm", "mn", bu,
-                  xfrm=[["src", RCOA, "dst", MAP, "proto", "hao", "mode", "ro", "coa", LCOA]])
+        # what a kernel Mobile IPv6 stack (UMIP-style) installs: a route-optimisation (mode ro) state,
+        # and an input policy, or the raw socket's xfrm6_policy_check rejects it (XfrmInNoPols)
+        hao_state = ["state", "add", "src", RCOA, "dst", MAP, "proto", "hao", "mode", "ro", "coa", LCOA]
+        self.case("bu_hao_xfrm_state", "mn", bu, xfrm=[hao_state])
+        self.case("bu_hao_xfrm", "mn", bu, xfrm=[hao_state, [
+            "policy", "add", "src", f"{RCOA}/128", "dst", f"{MAP}/128", "proto", "135", "dir", "in",
+            "tmpl", "proto", "hao", "mode", "ro", "level", "use"]])
         self.case("ba_rh2", "map", ba)
         self.case("ba_rh2_nft", "map", ba, nft=True)
-        self.case("ba_rh2_xfrm", "map", ba, home_address=RCOA,
-                  xfrm=[["src", MAP, "dst", RCOA, "proto", "route2", "mode", "ro", "coa", LCOA]])
+        rh2_state = ["state", "add", "src", MAP, "dst", RCOA, "proto", "route2", "mode", "ro", "coa", LCOA]
+        self.case("ba_rh2_xfrm_state", "map", ba, home_address=RCOA, xfrm=[rh2_state])
+        self.case("ba_rh2_xfrm", "map", ba, home_address=RCOA, xfrm=[rh2_state, [
+            "policy", "add", "src", f"{MAP}/128", "dst", f"{RCOA}/128", "proto", "135", "dir", "in",
+            "tmpl", "proto", "route2", "mode", "ro", "level", "use"]])
 
     # -- the reference MAP daemon --------------------------------------------------------
     def daemon_case(self, ready_timeout: float = 90.0) -> dict:

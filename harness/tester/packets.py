@@ -30,7 +30,7 @@ __all__ = [
     "ICMPv6NDOptMAP", "ICMPv6NDOptPrefixInfo", "ICMPv6NDOptSrcLLAddr", "ICMPv6NDOptDstLLAddr",
     "IPv6ExtHdrDestOpt", "IPv6ExtHdrRouting", "MIP6MH_BU", "MIP6MH_BA", "MobilityHeader",
     "decode", "ipv6_layers", "innermost", "link_local_from_mac", "mac_str", "neighbor_advert",
-    "solicited_node_mac",
+    "solicited_node", "solicited_node_mac",
 ]
 
 
@@ -62,8 +62,13 @@ def link_local_from_mac(mac: str) -> str:
     return "fe80::" + in6_mactoifaceid(mac)
 
 
+def solicited_node(address: str) -> str:
+    """The solicited-node multicast group of ``address`` (RFC 4291 §2.7.1)."""
+    return socket.inet_ntop(socket.AF_INET6, in6_getnsma(inet_pton(socket.AF_INET6, address)))
+
+
 def solicited_node_mac(address: str) -> str:
-    return in6_getnsmac(inet_pton(socket.AF_INET6, in6_getnsma(inet_pton(socket.AF_INET6, address))))
+    return in6_getnsmac(in6_getnsma(inet_pton(socket.AF_INET6, address)))
 
 
 def neighbor_advert(ns: Packet, target_mac: str, router: bool) -> bytes:
