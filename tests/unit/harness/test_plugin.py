@@ -21,6 +21,7 @@ MUST = "HMIP-4140-6.2-P2-MUST-2"        # BA MUST include a type 2 routing heade
 SHOULD = "HMIP-4140-8-P1-RECOMMENDED-1"  # MAPs RECOMMENDED to forward to neighbouring domains
 MAY = "HMIP-4140-6.2-P5-MAY-1"           # MAP MAY be configured with valid on-link prefixes
 ONLY_5380 = "HMIP-5380-5-P10-SHOULD-1"   # Pref as tie-breaker (RFC 5380 only)
+FORWARDING = "HMIP-4140-8-P1-MAY-1"      # an administrator MAY restrict forwarding (basis of a PICS item)
 
 SUITE = f'''
 import pytest
@@ -73,9 +74,9 @@ def test_setup_error(judge, broken):
 def test_edition(judge):
     judge.check("{ONLY_5380}", False, "must not run in the rfc4140 edition")
 
-@tp("T-PICS", "{MAY}", pics=("onlink_prefix_list",))
+@tp("T-PICS", "{FORWARDING}", pics=("previous_map_forwarding",))
 def test_pics(judge):
-    judge.check("{MAY}", True, "must not run: the DUT claims no on-link prefix list")
+    judge.check("{FORWARDING}", True, "must not run: the bundled testbed claims no previous-MAP forwarding")
 
 @tp("T-OTHER-ROLE", "{MUST}", role=("mn",))
 def test_other_role(judge):
@@ -111,7 +112,7 @@ def test_verdicts_follow_the_keyword_and_the_failure_point(pytester: pytest.Pyte
     assert MUST in by_id["T-FAIL"]["reason"] and "without type 2 routing header" in by_id["T-FAIL"]["reason"]
     assert "SSH connection dropped" in by_id["T-ERROR"]["reason"]
     assert "testbed half built" in by_id["T-SETUP"]["reason"]
-    assert "onlink_prefix_list" in by_id["T-PICS"]["reason"] and "rfc4140" in by_id["T-EDITION"]["reason"]
+    assert "previous_map_forwarding" in by_id["T-PICS"]["reason"] and "rfc4140" in by_id["T-EDITION"]["reason"]
     assert by_id["T-FAIL"]["level"] == "MUST" and by_id["T-WARN"]["level"] == "SHOULD"
     assert by_id["T-FAIL"]["checks"][0]["outcome"] == "FAIL"
     # pytest's own summary agrees with the verdicts
