@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import logging
 import os
 import secrets
@@ -71,6 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     clean.add_argument("--all", action="store_true", help="also remove testbeds left up by 'testbed up'")
     clean.set_defaults(func=cmd_clean)
 
+    req = sub.add_parser("requirements", help="print the requirements catalogue (every normative statement)")
+    req.add_argument("--edition", choices=("rfc4140", "rfc5380"), default=None)
+    req.add_argument("--role", choices=("MN", "MAP", "AR", "HA", "CN", "mn", "map", "ar", "ha", "cn"), default=None)
+    req.add_argument("--format", choices=("table", "json"), default="table")
+    req.set_defaults(func=cmd_requirements)
+
     lst = sub.add_parser("list", help="list the test purposes with their IDs and clauses")
     lst.add_argument("--dut-role", choices=("map", "mn", "ar", "all"), default="all")
     lst.set_defaults(func=cmd_list)
@@ -85,26 +92,53 @@ _PYTEST_BASE = ("-p", "no:cacheprovider", f"--rootdir={paths.ROOT}", "-o", "addo
 
 
 def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
+    """One pytest session per DUT role: ``--dut-role all`` judges the reference in every role in turn."""
     import pytest
 
-    testbed = args.testbed or paths.default_testbed()
+    from harness import results
     from harness.testbed import load
-    load(testbed)  # fail early, with the file and line, before pytest starts
+
+    testbed = args.testbed or paths.default_testbed()
+    spec = load(testbed)  # fail early, with the file and line, before pytest starts
     run_id = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
     run_dir = (args.out / run_id).resolve()
     run_dir.mkdir(parents=True)
     _point_latest(args.out, run_id)
-    print(f"hmipv6ct: run {run_id}: testbed {testbed}, DUT role {args.dut_role}, edition {args.edition}")
-    pytest_args = [
-        str(paths.SUITE_DIR), f"--testbed={testbed}", f"--dut-role={args.dut_role}", f"--edition={args.edition}",
-        f"--run-dir={run_dir}", f"--junitxml={run_dir / 'junit.xml'}", f"--alluredir={run_dir / 'allure-results'}",
-        *_PYTEST_BASE, "-ra", *extra,
-    ]
-    status = int(pytest.main(pytest_args))
+    roles = [args.dut_role] if args.dut_role != "all" else [r for r in ("map", "ar", "mn") if spec.nodes_with_role(r)]
+    print(f"hmipv6ct: run {run_id}: testbed {testbed}, DUT role(s) {', '.join(roles)}, edition {args.edition}")
+    statuses: dict[str, int] = {}
+    for role in roles:
+        role_dir = run_dir / role if len(roles) > 1 else run_dir
+        statuses[role] = int(pytest.main([
+            str(paths.SUITE_DIR), f"--testbed={testbed}", f"--dut-role={role}", f"--edition={args.edition}",
+            f"--run-dir={role_dir}", f"--junitxml={role_dir / 'junit.xml'}", f"--alluredir={role_dir / 'allure-results'}",
+            *_PYTEST_BASE, "-ra", *extra]))
+        if statuses[role] == 5:
+            print(f"hmipv6ct: no test purpose selected for DUT role {role!r}", file=sys.stderr)
+    if len(roles) > 1:
+        _combine(run_dir, roles)
     print(f"hmipv6ct: results in {run_dir} (reports/latest points there)")
-    if status == 5:
-        print(f"hmipv6ct: no test purpose selected for DUT role {args.dut_role!r}", file=sys.stderr)
-    return status
+    failing = {r: s for r, s in statuses.items() if s not in (0, 5)}
+    if failing:
+        return max(failing.values())
+    return 5 if all(s == 5 for s in statuses.values()) else 0
+
+
+def _combine(run_dir: Path, roles: list[str]) -> None:
+    """results.json at the top of a multi-role run: every role's results, with its provenance."""
+    from harness import results
+
+    combined: dict[str, object] = {"suite": "hmipv6-conformance", "roles": {}, "results": [], "counts": {}}
+    for role in roles:
+        path = run_dir / role / results.RESULTS
+        if not path.exists():
+            continue
+        doc = json.loads(path.read_text())
+        combined["roles"][role] = {k: v for k, v in doc.items() if k != "results"}
+        combined["results"] += doc["results"]
+        for verdict, n in doc.get("counts", {}).items():
+            combined["counts"][verdict] = combined["counts"].get(verdict, 0) + n
+    (run_dir / results.RESULTS).write_text(json.dumps(combined, indent=2))
 
 
 def _point_latest(out: Path, run_id: str) -> None:
@@ -189,3 +223,64 @@ def cmd_list(args: argparse.Namespace, extra: list[str]) -> int:
     status = pytest.main([str(paths.SUITE_DIR), "--list-purposes", f"--dut-role={args.dut_role}", "-q",
                           *_PYTEST_BASE, "--no-header", "--co"])
     return 0 if status in (0, 5) else int(status)
+
+
+def cmd_requirements(args: argparse.Namespace, extra: list[str]) -> int:
+    """The catalogue, with the test purposes that judge each requirement (collected from the suite)."""
+    from conformance.catalog import load_catalog
+
+    catalog = load_catalog()
+    tests = _tests_by_requirement()
+    rows = []
+    for req in catalog.all():
+        if req.reference_only or req.informative:
+            continue
+        if args.role and args.role.upper() not in req.actor:
+            continue
+        for edition in req.editions:
+            if args.edition and edition != args.edition and edition in ("rfc4140", "rfc5380"):
+                continue
+            if args.edition and edition not in ("rfc4140", "rfc5380") and not req.inherited:
+                continue
+            rows.append({"id": req.id, "edition": edition, "section": req.section.get(edition),
+                         "paragraph": req.paragraph.get(edition), "keyword": req.keyword or "(binding)",
+                         "actor": req.actor, "text": req.text_for(edition) or req.text, "tests": tests.get(req.id, []),
+                         "testable": req.testable, "reason": req.reason, "inherited": req.inherited,
+                         "resolution": req.resolution})
+    if args.format == "json":
+        print(json.dumps(rows, indent=1))
+        return 0
+    for r in rows:
+        status = ", ".join(r["tests"]) or ("untested" if r["testable"] else f"not testable: {r['reason']}")
+        print(f"{r['id']:<34} {r['edition']:<8} §{str(r['section']):<7} {r['keyword']:<12} "
+              f"{'/'.join(r['actor']):<10} {status[:70]}")
+    print(f"{len(rows)} requirements; {sum(1 for r in rows if r['tests'])} judged by a test purpose, "
+          f"{sum(1 for r in rows if r['testable'] and not r['tests'])} testable but untested, "
+          f"{sum(1 for r in rows if not r['testable'])} not testable")
+    return 0
+
+
+def _tests_by_requirement() -> dict[str, list[str]]:
+    """Requirement ID -> test purpose IDs, read from the suite's markers without running it."""
+    import contextlib
+    import io
+
+    import pytest
+
+    class Collector:
+        def __init__(self) -> None:
+            self.map: dict[str, list[str]] = {}
+
+        @pytest.hookimpl(tryfirst=True)  # before the plugin's --list-purposes empties the list
+        def pytest_collection_modifyitems(self, items) -> None:
+            for item in items:
+                tp, reqs = item.get_closest_marker("tp"), item.get_closest_marker("requirements")
+                if tp and reqs:
+                    for rid in reqs.args:
+                        self.map.setdefault(rid, []).append(tp.kwargs.get("id"))
+
+    collector = Collector()
+    with contextlib.redirect_stdout(io.StringIO()):
+        pytest.main([str(paths.SUITE_DIR), "--co", "-q", *_PYTEST_BASE, "--dut-role=all", "--list-purposes"],
+                    plugins=[collector])
+    return collector.map

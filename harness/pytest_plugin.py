@@ -257,6 +257,12 @@ def dut(_dut_session):
     return _dut_session
 
 
+@pytest.fixture(scope="session")
+def edition(request: pytest.FixtureRequest) -> str:
+    """The specification edition this run judges against (``--edition``)."""
+    return request.config.getoption("--edition")
+
+
 @pytest.fixture
 def judge(request: pytest.FixtureRequest) -> Judgement:
     info = request.node.stash.get(_ITEM, None)

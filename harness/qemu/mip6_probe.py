@@ -10,8 +10,9 @@ Topology: two network namespaces joined by a veth pair, ``map0`` (2001:db8:100::
 
 Kernel cases (no daemon): the MN side sends a Binding Update with a Home Address option to the
 MAP, the MAP side a Binding Acknowledgement with a type 2 routing header to the MN side, each
-plain, with an nftables prerouting drop at raw priority on the receiver, and with an xfrm state
-(``proto hao`` / ``proto route2``, mode ro) on the receiver; a BU without HAO is the control.  For
+plain, with an nftables prerouting drop at raw priority on the receiver, with an xfrm state
+(``proto hao`` / ``proto route2``, mode ro) on the receiver, and with that state plus an input
+policy (what a kernel Mobile IPv6 stack installs); a BU without HAO is the control.  For
 each: every frame on both veth ends (AF_PACKET, pcap), what a raw IPPROTO_MH socket on the
 receiver got, the nft counter, and the non-zero deltas of ``/proc/net/snmp6`` and
 ``/proc/net/xfrm_stat`` in both namespaces.
@@ -73,6 +74,9 @@ class Recorder:
         self.sock.setblocking(False)
         self.mac: bytes = self.sock.getsockname()[4]
         self.frames: list[tuple[float, str, bytes]] = []
+        # a separate socket sends: a packet socket does not see its own sends, the recorder then does
+        self.tx = netns.socket_in(ns, socket.AF_PACKET, socket.SOCK_RAW, 0)
+        self.tx.bind((ifname, 0))
 
     def drain(self) -> None:
         while True:
@@ -90,7 +94,7 @@ class Recorder:
         return frames
 
     def send(self, frame: bytes) -> None:
-        self.sock.send(frame)
+        self.tx.send(frame)
 
 
 def write_pcap(path: Path, frames: list[tuple[float, str, bytes]]) -> None:
@@ -132,7 +136,7 @@ class Probe:
         self.out, self.settle = out, settle
         tag = f"hm6q{os.getpid()}"
         self.ns = {"map": f"{tag}-map", "mn": f"{tag}-mn"}
-        self.results: dict = {"kernel": platform.release(), "cases": {}}
+        self.results: dict = {"kernel": platform.release(), "cases": {}, "timings_s": {}}
         (out / "pcap").mkdir(parents=True, exist_ok=True)
 
     # -- topology ------------------------------------------------------------------------
@@ -150,13 +154,19 @@ class Probe:
             sh("ip", "-6", "addr", "add", f"{addr}/64", "dev", ifname, "nodad", ns=self.ns[side])
             sh("ip", "link", "set", ifname, "up", ns=self.ns[side])
         self.rec = {"map": Recorder(self.ns["map"], MAP_IF), "mn": Recorder(self.ns["mn"], MN_IF)}
-        # neighbours resolved once, so the cases' captures hold only what the case provokes
-        sh("ping", "-6", "-c", "1", "-W", "2", MAP, ns=self.ns["mn"], check=False)
-        time.sleep(self.settle)
+        # permanent neighbours: no resolution or unreachability probes inside the cases' captures and counters
+        for side, ifname, peer, peer_if, peer_addr in (("map", MAP_IF, "mn", MN_IF, LCOA), ("mn", MN_IF, "map", MAP_IF, MAP)):
+            mac = ":".join(f"{b:02x}" for b in self.rec[peer].mac)
+            for addr in (peer_addr, _link_local(self.ns[peer], peer_if)):
+                sh("ip", "-6", "neigh", "replace", addr, "lladdr", mac, "nud", "permanent", "dev", ifname, ns=self.ns[side])
+        time.sleep(2 * self.settle)  # the links' own MLD reports (two per group, up to 1 s apart)
         for r in self.rec.values():
             r.take()
 
     def teardown(self) -> None:
+        for r in getattr(self, "rec", {}).values():
+            r.sock.close()
+            r.tx.close()
         for ns in self.ns.values():
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
@@ -303,6 +313,7 @@ class Probe:
                         if d == "in" and s.get("kind") == "mh" and s.get("mh_type") == mhframes.MH_BA and s.get("seq") == 7:
                             ba = s
             result["bu_attempts"] = attempts
+            result["ba_after_s"] = round(time.monotonic() - started, 2)
             result["ba"] = ba
             time.sleep(self.settle)
             show = sh(sys.executable, "-m", "reference_impl.daemon.ctl", "--config", str(config), "show", ns=mapns,
@@ -344,6 +355,16 @@ class Probe:
         return result
 
 
+def _link_local(ns: str, ifname: str) -> str:
+    deadline = time.monotonic() + 5
+    while True:  # assigned once both ends of the veth are up
+        doc = json.loads(sh("ip", "-j", "-6", "addr", "show", "dev", ifname, "scope", "link", ns=ns).stdout)
+        found = [a["local"] for link in doc for a in link.get("addr_info", []) if "local" in a]
+        if found or time.monotonic() > deadline:
+            return found[0]
+        time.sleep(0.05)
+
+
 def _nft_counter(listing: str) -> int | None:
     try:
         doc = json.loads(listing)
@@ -380,9 +401,12 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     try:
         probe.setup()
+        probe.results["timings_s"]["setup"] = round(time.monotonic() - t0, 2)
         probe.kernel_cases()
+        probe.results["timings_s"]["kernel_cases"] = round(time.monotonic() - t0, 2)
         if not args.no_daemon:
             probe.daemon_case()
+            probe.results["timings_s"]["daemon_case"] = round(time.monotonic() - t0, 2)
     except Exception as exc:  # noqa: BLE001 - reported in results.json and as the exit status
         probe.results["error"] = f"{type(exc).__name__}: {exc}"
         status = 2

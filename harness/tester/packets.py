@@ -12,7 +12,7 @@ import logging
 logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
 
 from scapy.layers.inet6 import (  # noqa: E402
-    HAO, ICMPv6EchoReply, ICMPv6EchoRequest, ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6ND_RA, ICMPv6NDOptDstLLAddr,
+    HAO, ICMPv6ND_RS, ICMPv6EchoReply, ICMPv6EchoRequest, ICMPv6ND_NA, ICMPv6ND_NS, ICMPv6ND_RA, ICMPv6NDOptDstLLAddr,
     ICMPv6NDOptMAP, ICMPv6NDOptPrefixInfo, ICMPv6NDOptSrcLLAddr, IPv6, IPv6ExtHdrDestOpt,
     IPv6ExtHdrRouting, in6_getnsma, in6_getnsmac,
 )
@@ -26,7 +26,7 @@ from scapy.pton_ntop import inet_pton  # noqa: E402
 import socket  # noqa: E402
 
 __all__ = [
-    "HAO", "Ether", "IPv6", "ICMPv6EchoRequest", "ICMPv6EchoReply", "ICMPv6ND_RA", "ICMPv6ND_NS", "ICMPv6ND_NA",
+    "HAO", "ICMPv6ND_RS", "Ether", "IPv6", "ICMPv6EchoRequest", "ICMPv6EchoReply", "ICMPv6ND_RA", "ICMPv6ND_NS", "ICMPv6ND_NA",
     "ICMPv6NDOptMAP", "ICMPv6NDOptPrefixInfo", "ICMPv6NDOptSrcLLAddr", "ICMPv6NDOptDstLLAddr",
     "IPv6ExtHdrDestOpt", "IPv6ExtHdrRouting", "MIP6MH_BU", "MIP6MH_BA", "MobilityHeader",
     "decode", "ipv6_layers", "innermost", "link_local_from_mac", "mac_str", "neighbor_advert",

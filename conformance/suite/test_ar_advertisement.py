@@ -1,0 +1,94 @@
+"""Access router test purposes: the MAP option in Router Advertisements.
+
+Topology: the AR under test (testbeds/virtual.yaml: AR1) advertises on its access link (acc1); the tester
+listens there and solicits.  The MAP it advertises is the reference MAP of its domain.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.tester.packets import (
+    Ether, ICMPv6ND_RA, ICMPv6ND_RS, ICMPv6NDOptMAP, IPv6,
+)
+
+pytestmark = pytest.mark.role("ar")
+
+
+@pytest.fixture
+def access_link(testbed, dut):
+    return testbed.spec.access_link_of(dut.node)
+
+
+def _map_options(frame) -> list:
+    opts, layer = [], frame.pkt.getlayer(ICMPv6NDOptMAP)
+    while layer is not None:
+        opts.append(layer)
+        layer = layer.payload.getlayer(ICMPv6NDOptMAP) if layer.payload is not None else None
+    return opts
+
+
+def _ras(testbed, tester, link: str, count: int):
+    """``count`` RAs from the link: the first solicited (RS from the tester), the others unsolicited."""
+    t = testbed.spec.timers
+    mark = tester.mark()
+    tester.send(link, Ether(dst="33:33:00:00:00:02", src=tester.mac(link)) / IPv6(src="::", dst="ff02::2", hlim=255)
+                / ICMPv6ND_RS())
+    window = t.max_ra_delay_time + t.min_delay_between_ras + count * t.max_rtr_adv_interval + 1.0
+    seen = []
+    deadline_mark = mark
+    for _ in range(count):
+        ra = tester.wait_for(lambda f: ICMPv6ND_RA in f.pkt and f.index >= deadline_mark, window, mark, [link])
+        if ra is None:
+            break
+        seen.append(ra)
+        deadline_mark = ra.index + 1
+    return seen
+
+
+@pytest.mark.tp(id="HMIP-AR-RA-001", title="Every Router Advertisement on the access link carries the MAP option")
+@pytest.mark.requirements("HMIP-4140-7.1-P1-BIND-1", "HMIP-4140-3.1-P11-MUST-1", "HMIP-5380-7-P2-BIND-1")
+def test_every_ra_carries_map_option(testbed, dut, tester, access_link, judge, edition) -> None:
+    """
+    Purpose:        The AR sends the MAP option in (all) its Router Advertisements on the access link.
+    Initialisation: DUT restarted; its MAP configured (manually) with the domain's MAP.
+    Procedure:      1. The tester solicits (RS from ::).  2. Collect the answer and the next two RAs.
+    Judgement:      1. Three RAs arrive, each with at least one MAP option naming the domain's MAP.
+    Reference:      base §7.1 "The access router is required to send the MAP option in its router
+                    advertisements."; base §3.1 "...all ARs belonging to the MAP domain MUST advertise the MAP's
+                    IP address."; RFC 5380 §7 (manual configuration of the MAP option in ARs).
+    """
+    map_addresses = {testbed.spec.map_address(m) for m in testbed.spec.nodes[dut.node].maps}
+    judge.require(map_addresses, "the testbed configures no MAP for this AR")
+    ras = _ras(testbed, tester, access_link.name, 3)
+    judge.require(len(ras) >= 1, "the AR sent no Router Advertisement at all")
+    missing = [ra for ra in ras if not map_addresses & {o.addr for o in _map_options(ra)}]
+    detail = f"{len(missing)} of {len(ras)} RAs without a MAP option for {', '.join(sorted(map_addresses))}"
+    judge.check("HMIP-4140-7.1-P1-BIND-1" if edition == "rfc4140" else "HMIP-5380-7-P2-BIND-1",
+                not missing and len(ras) == 3, detail if missing else f"{len(ras)} RAs seen, 3 expected",
+                frame=ras[0], tshark={"icmpv6.opt.type": 23})
+    if edition == "rfc4140":
+        judge.check("HMIP-4140-3.1-P11-MUST-1", not missing, detail)
+
+
+@pytest.mark.tp(id="HMIP-AR-RA-002", title="MAP option format: length 3, Dist not zero, from link-local with hop limit 255")
+@pytest.mark.requirements("HMIP-4140-5-P3-MUST-1", "HMIP-4140-5-P4-MUST-NOT-1")
+def test_map_option_format(testbed, dut, tester, access_link, judge) -> None:
+    """
+    Purpose:        The MAP options the AR sends are well-formed.
+    Procedure:      1. Solicit and take the RA.
+    Judgement:      1. Every MAP option has Length 3 (units of 8 octets).  2. Dist is never 0.
+                    (Recorded, not judged here: hop limit 255 and a link-local source, RFC 4861 §6.1.2.)
+    Reference:      base §5 "The length of the option and MUST be set to 3."; "A Distance value of Zero MUST NOT
+                    be used."
+    """
+    ras = _ras(testbed, tester, access_link.name, 1)
+    judge.require(ras and _map_options(ras[0]), "no RA with a MAP option to judge")
+    ra = ras[0]
+    judge.record("hop_limit", ra.pkt[IPv6].hlim)
+    judge.record("source", ra.pkt[IPv6].src)
+    for opt in _map_options(ra):
+        judge.check("HMIP-4140-5-P3-MUST-1", opt.len == 3, f"MAP option for {opt.addr} has length {opt.len}",
+                    frame=ra, tshark={"icmpv6.opt.length": 3})
+        judge.check("HMIP-4140-5-P4-MUST-NOT-1", opt.dist != 0, f"MAP option for {opt.addr} has Dist 0",
+                    frame=ra, tshark={"icmpv6.opt.map.distance": opt.dist})
