@@ -115,8 +115,11 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
             *_PYTEST_BASE, "-ra", *extra]))
         if statuses[role] == 5:
             print(f"hmipv6ct: no test purpose selected for DUT role {role!r}", file=sys.stderr)
+        if statuses[role] == int(pytest.ExitCode.INTERRUPTED):
+            print("hmipv6ct: interrupted; the remaining roles were not run", file=sys.stderr)
+            break
     if len(roles) > 1:
-        _combine(run_dir, roles)
+        _combine(run_dir, [r for r in roles if r in statuses])
     print(f"hmipv6ct: results in {run_dir} (reports/latest points there)")
     failing = {r: s for r, s in statuses.items() if s not in (0, 5)}
     if failing:
@@ -128,7 +131,8 @@ def _combine(run_dir: Path, roles: list[str]) -> None:
     """results.json at the top of a multi-role run: every role's results, with its provenance."""
     from harness import results
 
-    combined: dict[str, object] = {"suite": "hmipv6-conformance", "roles": {}, "results": [], "counts": {}}
+    combined: dict[str, object] = {"suite": "hmipv6-conformance", "roles": {}, "results": [], "counts": {},
+                                   "interrupted": False}
     for role in roles:
         path = run_dir / role / results.RESULTS
         if not path.exists():
@@ -136,6 +140,7 @@ def _combine(run_dir: Path, roles: list[str]) -> None:
         doc = json.loads(path.read_text())
         combined["roles"][role] = {k: v for k, v in doc.items() if k != "results"}
         combined["results"] += doc["results"]
+        combined["interrupted"] = combined["interrupted"] or doc.get("interrupted", False)
         for verdict, n in doc.get("counts", {}).items():
             combined["counts"][verdict] = combined["counts"].get(verdict, 0) + n
     (run_dir / results.RESULTS).write_text(json.dumps(combined, indent=2))

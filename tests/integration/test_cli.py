@@ -31,11 +31,16 @@ def test_run_writes_results_junit_and_latest(tmp_path: Path) -> None:
     latest = tmp_path / "latest"
     assert latest.is_symlink()
     doc = json.loads((latest / "results.json").read_text())
+    assert set(doc["roles"]) == {"map", "ar", "mn"}, "--dut-role all judges every role the testbed has"
     smoke = [r for r in doc["results"] if r["nodeid"].endswith("test_testbed_ready")]
-    assert [r["verdict"] for r in smoke] == ["PASS"]
+    assert [r["verdict"] for r in smoke] == ["PASS"] * 3
+    assert {r["role"] for r in doc["results"] if r["test_purpose"]} == {"map", "ar"}
     assert all(r["verdict"] in ("PASS", "NOT APPLICABLE") for r in doc["results"]), doc["results"]
-    assert (latest / "junit.xml").is_file() and (latest / "allure-results").is_dir()
-    assert any(p.suffix == ".pcap" for p in (latest / "evidence").rglob("*"))
+    for role in ("map", "ar"):
+        assert (latest / role / "junit.xml").is_file() and (latest / role / "allure-results").is_dir()
+        assert (latest / role / "results.jsonl").is_file()
+    assert any(p.suffix == ".pcap" for p in (latest / "map" / "evidence").rglob("*"))
+    assert json.loads((latest / "map" / "results.json").read_text())["git_commit"] != "unknown"
 
 
 def test_list_shows_test_purposes() -> None:
