@@ -6,24 +6,13 @@ import argparse
 import sys
 
 from ..ar.core import ArCore
-from ..wire import fastpath, ip6
+from ..wire import ip6
 from .config import ConfigError, ar_config, load_config
 from .linkio import LinkSocket
-from .runner import Daemon, open_log
+from .runner import Daemon, open_log, signalling_filter
 
-ICMPV6, ECHO_REPLY, RS, RA = 58, 129, 133, 134
-
-
-def _signalling(iface: str, frame: bytes) -> bool:
-    """Frames for the AR core: Router Solicitations and Advertisements, Echo Replies (MAP probes)."""
-    packet = fastpath.frame_payload(frame)
-    if packet is None:
-        return False
-    found = fastpath.upper_layer(packet)
-    if found is None:
-        return True
-    proto, offset = found
-    return proto == ICMPV6 and offset < len(packet) and packet[offset] in (ECHO_REPLY, RS, RA)
+# the AR core's frames: Router Solicitations and Advertisements, Echo Replies (MAP probes)
+_signalling = signalling_filter(icmp_types=frozenset({129, 133, 134}))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,26 +6,15 @@ import argparse
 import sys
 
 from ..map.core import MapCore
-from ..wire import fastpath, fmt
+from ..wire import fmt
 from .config import ConfigError, load_config, map_config
 from .dataplane import Seg6Plane, TunnelPlane
 from .linkio import LinkSocket
 from .nft import NftError, Table
-from .runner import Daemon, open_log
+from .runner import Daemon, open_log, signalling_filter
 
-MH, ICMPV6, NS, NA = 135, 58, 135, 136
-
-
-def _signalling(iface: str, frame: bytes) -> bool:
-    """Frames for the MAP core: Mobility Headers, Neighbor Solicitations and Advertisements."""
-    packet = fastpath.frame_payload(frame)
-    if packet is None:
-        return False
-    found = fastpath.upper_layer(packet)
-    if found is None:
-        return True  # malformed extension headers: let the decoder say why
-    proto, offset = found
-    return proto == MH or (proto == ICMPV6 and offset < len(packet) and packet[offset] in (NS, NA))
+# the MAP core's frames: Mobility Headers, Neighbor Solicitations and Advertisements
+_signalling = signalling_filter(protocols=frozenset({135}), icmp_types=frozenset({135, 136}))
 
 
 def main(argv: list[str] | None = None) -> int:

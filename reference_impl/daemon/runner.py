@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, TextIO
 
 from ..actions import Action, Log, Send
-from ..wire import DecodeError, decode_frame, encode_packet, fmt, is_link_local, is_multicast, multicast_mac
+from ..wire import DecodeError, decode_frame, encode_packet, fastpath, fmt, is_link_local, is_multicast, multicast_mac
 from .control import ControlServer
 from .linkio import LinkSocket, RawSender
 
@@ -167,6 +167,25 @@ class Daemon:
                 continue
             self.counters["to_core"] += 1
             self.dispatch(self.core.handle(time.monotonic(), iface, packet))
+
+
+ICMPV6 = 58
+
+
+def signalling_filter(protocols: frozenset[int] = frozenset(), icmp_types: frozenset[int] = frozenset()
+                      ) -> Callable[[str, bytes], bool]:
+    """An ``accept`` function passing frames whose upper layer is one of ``protocols`` or an ICMPv6
+    message of one of ``icmp_types`` (and malformed ones, so the decoder can say why)."""
+    def accept(iface: str, frame: bytes) -> bool:
+        packet = fastpath.frame_payload(frame)
+        if packet is None:
+            return False
+        found = fastpath.upper_layer(packet)
+        if found is None:
+            return True
+        proto, offset = found
+        return proto in protocols or (proto == ICMPV6 and offset < len(packet) and packet[offset] in icmp_types)
+    return accept
 
 
 def open_log(name: str, path: str | None) -> JsonLog:
