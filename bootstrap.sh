@@ -5,6 +5,8 @@ set -eu
 cd "$(dirname "$0")"
 
 PACKAGES="iproute2 iputils-ping procps nftables iptables openssh-server openssh-client socat tshark radvd python3 python3-venv python3-pip"
+# the QEMU guest with Debian's kernel (Mobile IPv6 built in; later the virtual Wi-Fi lab)
+PACKAGES="$PACKAGES qemu-system-x86 busybox-static kmod"
 missing=""
 for pkg in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"

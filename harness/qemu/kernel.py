@@ -207,7 +207,7 @@ def ensure_kernel(cache_root: Path, package: KernelPackage | None = None) -> Ker
         fcntl.flock(lock, fcntl.LOCK_EX)  # one build at a time; others wait and then find it cached
         try:
             pkg = package or resolve_package()
-        except KernelFetchError:
+        except (KernelFetchError, MissingToolError):
             trees = cached_trees(cache_root)
             if not trees:
                 raise

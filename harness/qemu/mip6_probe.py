@@ -172,7 +172,7 @@ class Probe:
 
     # -- one kernel case -----------------------------------------------------------------
     def case(self, name: str, sender: str, packet: bytes, *, nft: bool = False, xfrm: list[list[str]] | None = None,
-             home_address: str | None = None) -> dict:
+             home_address: str | None = None, raw_socket: bool = True) -> dict:
         receiver = "mn" if sender == "map" else "map"
         rns = self.ns[receiver]
         result: dict = {"sender": sender, "receiver": receiver, "sent": mhframes.summarise(packet)}
@@ -198,8 +198,9 @@ class Probe:
                 setup_errors.append(f"ip xfrm {' '.join(args)}: {proc.stderr.strip()}")
         if setup_errors:
             result["setup_errors"] = setup_errors
-        raw = netns.socket_in(rns, socket.AF_INET6, socket.SOCK_RAW, mhframes.NH_MH)
-        raw.setblocking(False)
+        raw = netns.socket_in(rns, socket.AF_INET6, socket.SOCK_RAW, mhframes.NH_MH) if raw_socket else None
+        if raw is not None:
+            raw.setblocking(False)
         before = {side: read_counters(ns) for side, ns in self.ns.items()}
         for r in self.rec.values():
             r.take()
@@ -209,14 +210,16 @@ class Probe:
         frames = {side: r.take() for side, r in self.rec.items()}
         after = {side: read_counters(ns) for side, ns in self.ns.items()}
         delivered = []
-        while True:
+        while raw is not None:
             try:
                 data, addr = raw.recvfrom(65535)
             except BlockingIOError:
                 break
             delivered.append({"from": addr[0], "length": len(data), "mh_type": data[2] if len(data) > 2 else None,
                               "hex": data.hex()})
-        raw.close()
+        if raw is not None:
+            raw.close()
+        result["raw_socket"] = raw_socket
         result["raw_socket_delivered"] = delivered
         result["counters"] = {side: delta(before[side], after[side]) for side in self.ns}
         result["frames"] = {side: [{"dir": d, **mhframes.summarise(f[14:])} for _, d, f in fs]
@@ -245,6 +248,7 @@ class Probe:
         bu = mhframes.bu_packet(LCOA, MAP, seq=1, hoa=RCOA)
         ba = mhframes.ba_packet(MAP, LCOA, seq=1, home=RCOA)
         self.case("bu_plain", "mn", mhframes.bu_packet(LCOA, MAP, seq=1))
+        self.case("bu_plain_noraw", "mn", mhframes.bu_packet(LCOA, MAP, seq=1), raw_socket=False)
         self.case("bu_hao", "mn", bu)
         self.case("bu_hao_nft", "mn", bu, nft=True)
         # what a kernel Mobile IPv6 stack (UMIP-style) installs: a route-optimisation (mode ro) state,

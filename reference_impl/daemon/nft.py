@@ -1,7 +1,8 @@
 """The daemon's nftables table: hand signalling and tunnelled traffic to userspace before the kernel sees it.
 
-The host kernel has no Mobile IPv6: it answers a BU with a Home Address option, a BA with a type 2
-routing header and IPv6-in-IPv6 to a local address with ICMPv6 errors.  AF_PACKET sees a frame before
+Without Mobile IPv6 (this host's kernel) the kernel answers a BU with a Home Address option, a BA with a
+type 2 routing header and IPv6-in-IPv6 to a local address with ICMPv6 errors; with Mobile IPv6 built in
+(Debian's kernel) it drops HAO/RH2 packets that have no xfrm state silently (docs/kernel-mip6.md).  AF_PACKET sees a frame before
 netfilter, so a prerouting drop at raw priority leaves the daemon as its only consumer.  The table is
 named per daemon and deleted (with any stale copy from a crashed run) at start and at exit.
 """
