@@ -13,6 +13,17 @@ lists of them in the order they must be carried out.
 ``BindingRemoved``     MAP: stop tunnelling (expired, deregistered, prefix expired, DAD conflict).
 ``MapStateChanged``    AR: a MAP became unavailable (advertised with valid lifetime 0) or available again.
 ``Log``                a structured event for the daemon's log / the test report (JSON-serialisable fields).
+``HaBindingAdded``     HA: intercept the home address on the home link (proxy ND) and tunnel it to the care-of
+                       address; accept reverse-tunnelled packets from that care-of address (RFC 6275 §10.4).
+``HaBindingUpdated``   HA: the care-of address of a home registration changed, or its lifetime was renewed.
+``HaBindingRemoved``   HA: stop intercepting and tunnelling (expired, deregistered, prefix expired).
+``CnBindingAdded``     CN: send to ``home_address`` with a type 2 routing header via ``care_of_address`` and accept
+                       packets from that care-of address carrying the home address option (RFC 6275 §9.3).
+``CnBindingUpdated``   CN: the care-of address or lifetime of a correspondent binding changed.
+``CnBindingRemoved``   CN: back to plain routing toward the home address.
+``AddressAdded``       MN: configure ``address`` on ``iface`` (an LCoA it formed, or its RCoA).
+``AddressRemoved``     MN: remove it.
+``MnPathsChanged``     MN: the data-plane view changed; hand ``paths`` to :mod:`reference_impl.mn.dataplane`.
 =====================  ========================================================================================
 """
 
@@ -24,7 +35,11 @@ from typing import Any, Union
 
 from .wire.ipv6 import Packet
 
-__all__ = ["Action", "BindingAdded", "BindingRemoved", "BindingUpdated", "Log", "MapStateChanged", "Send"]
+__all__ = [
+    "Action", "AddressAdded", "AddressRemoved", "BindingAdded", "BindingRemoved", "BindingUpdated", "CnBindingAdded",
+    "CnBindingRemoved", "CnBindingUpdated", "HaBindingAdded", "HaBindingRemoved", "HaBindingUpdated", "Log",
+    "MapStateChanged", "MnPathsChanged", "Send",
+]
 
 
 @dataclass(slots=True, frozen=True)
@@ -70,4 +85,76 @@ class Log:
     fields: Mapping[str, Any] = field(default_factory=dict)
 
 
-Action = Union[Send, BindingAdded, BindingUpdated, BindingRemoved, MapStateChanged, Log]
+@dataclass(slots=True, frozen=True)
+class HaBindingAdded:
+    home_address: bytes
+    care_of_address: bytes
+    lifetime: int  # granted, seconds
+    iface: str  # the home link, where the HA proxies for the home address
+
+
+@dataclass(slots=True, frozen=True)
+class HaBindingUpdated:
+    home_address: bytes
+    care_of_address: bytes
+    old_care_of_address: bytes
+    lifetime: int
+
+
+@dataclass(slots=True, frozen=True)
+class HaBindingRemoved:
+    home_address: bytes
+    care_of_address: bytes
+    reason: str  # "expired" | "deregistered" | "prefix-expired"
+
+
+@dataclass(slots=True, frozen=True)
+class CnBindingAdded:
+    home_address: bytes
+    care_of_address: bytes
+    lifetime: int  # granted, seconds
+
+
+@dataclass(slots=True, frozen=True)
+class CnBindingUpdated:
+    home_address: bytes
+    care_of_address: bytes
+    old_care_of_address: bytes
+    lifetime: int
+
+
+@dataclass(slots=True, frozen=True)
+class CnBindingRemoved:
+    home_address: bytes
+    care_of_address: bytes
+    reason: str  # "expired" | "deregistered"
+
+
+@dataclass(slots=True, frozen=True)
+class AddressAdded:
+    iface: str
+    address: bytes
+    prefix_length: int
+    role: str  # "lcoa" | "rcoa"
+    valid_lifetime: int = 0xFFFFFFFF  # seconds, 0xFFFFFFFF = infinite (RFC 4861 §4.6.2)
+    preferred_lifetime: int = 0xFFFFFFFF
+
+
+@dataclass(slots=True, frozen=True)
+class AddressRemoved:
+    iface: str
+    address: bytes
+    role: str
+    reason: str  # "moved" | "expired" | "map-changed" | "map-failed"
+
+
+@dataclass(slots=True, frozen=True)
+class MnPathsChanged:
+    paths: Any  # a reference_impl.mn.dataplane.Paths (frozen); typed Any to keep this module free of mn imports
+
+
+Action = Union[
+    Send, BindingAdded, BindingUpdated, BindingRemoved, MapStateChanged, Log, HaBindingAdded, HaBindingUpdated,
+    HaBindingRemoved, CnBindingAdded, CnBindingUpdated, CnBindingRemoved, AddressAdded, AddressRemoved,
+    MnPathsChanged,
+]

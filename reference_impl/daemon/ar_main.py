@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from ..ar.core import ArCore
 from ..wire import ip6
@@ -15,7 +16,8 @@ from .runner import Daemon, open_log, signalling_filter
 _signalling = signalling_filter(icmp_types=frozenset({129, 133, 134}))
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, core_factory: Callable[..., ArCore] = ArCore) -> int:
+    """Run the AR.  ``core_factory`` exists for the project's own negative-control tests (see map_main)."""
     p = argparse.ArgumentParser(prog="hmipv6-ar", description=__doc__)
     p.add_argument("--config", required=True)
     args = p.parse_args(argv)
@@ -29,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hmipv6-ar: {exc}", file=sys.stderr)
         return 2
     log = open_log("ar", cfg.log_file)
-    core = ArCore(core_cfg, cfg.edition)
+    core = core_factory(core_cfg, cfg.edition)
     daemon = Daemon("ar", core, links, log, cfg.control_socket, _signalling, commands={
         "map-down": lambda now, arg: core.force_map_down(now, ip6(str(arg))),
         "map-up": lambda now, arg: core.restore_map(now, ip6(str(arg))),

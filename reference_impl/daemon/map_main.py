@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 
 from ..map.core import MapCore
 from ..wire import fmt
@@ -17,7 +18,9 @@ from .runner import Daemon, open_log, signalling_filter
 _signalling = signalling_filter(protocols=frozenset({135}), icmp_types=frozenset({135, 136}))
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, core_factory: Callable[..., MapCore] = MapCore) -> int:
+    """Run the MAP.  ``core_factory`` exists for the project's own negative-control tests, which run
+    deliberately broken cores; the shipped command line cannot change it."""
     p = argparse.ArgumentParser(prog="hmipv6-map", description=__doc__)
     p.add_argument("--config", required=True)
     args = p.parse_args(argv)
@@ -35,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hmipv6-map: {exc}", file=sys.stderr)
         return 2
     log = open_log("map", cfg.log_file)
-    core = MapCore(core_cfg, cfg.edition)
+    core = core_factory(core_cfg, cfg.edition)
     own = {core_cfg.address, *core_cfg.extra_addresses}
     try:
         table = Table("hmipv6_map", [fmt(a) for a in own])  # replaces a stale table of an earlier run
