@@ -56,7 +56,7 @@ def test_rcoa_traffic_tunnelled(testbed, dut, tester, mn, cn, judge, ba_timeout)
                 and ICMPv6EchoRequest in layers[1],
                 "no tunnelled packet MAP -> LCoA carrying CN -> RCoA" if got is None else
                 f"tunnel {layers[0].src} -> {layers[0].dst}, inner {layers[1].src} -> {layers[1].dst}",
-                frame=got, tshark={"ipv6.nxt": 41} if got else None)
+                frame=got, tshark={"ipv6.nxt": layers[0].nh} if got else None)
     judge.check("HMIP-4140-6.2-P4-BIND-1", got is not None, "the RCoA's packet was not intercepted and encapsulated")
 
 
@@ -153,7 +153,7 @@ def test_dad_failure(testbed, dut, tester, mn, judge, ba_timeout) -> None:
         tester.release(link, mn.rcoa)
     status = None if ba is None else ba.pkt[MIP6MH_BA].status
     judge.check("MIP6-6275-10.3.1-P10-MUST-3", status == 134, f"BA status {status} for a defended RCoA",
-                frame=ba, tshark={"mip6.ba.status": 134} if ba else None)
+                frame=ba, tshark={"mip6.ba.status": status} if ba else None)
     judge.check("MIP6-6275-6.1.8-P14-BIND-1", status == 134, f"status {status}")
 
 

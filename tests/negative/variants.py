@@ -1,0 +1,115 @@
+"""Deliberately broken reference cores: each variant violates one requirement a test purpose judges.
+
+Only :mod:`run_variant` (test-only) switches them on, through the daemons' ``core_factory`` parameter;
+the shipped daemons have no configuration key or flag that reaches these.  ``VARIANTS`` maps a
+variant name to (role, test function, expected verdict, requirement the verdict must name, factory).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from reference_impl.actions import Send
+from reference_impl.ar.core import ArCore
+from reference_impl.map import core as map_core_module
+from reference_impl.map.core import MapCore
+from reference_impl.wire import NeighborAdvertisement, TargetLinkLayerAddress
+
+
+def _map(**overrides: Callable) -> Callable:
+    """A MapCore subclass with the given methods replaced (each gets ``self`` and the original)."""
+    def factory(config, edition):
+        cls = type("VariantMapCore", (MapCore,), {
+            name: (lambda fn: lambda self, *a, **k: fn(self, getattr(MapCore, name_), *a, **k))(fn)
+            for name, fn in overrides.items() for name_ in [name]})
+        return cls(config, edition)
+    return factory
+
+
+def _map_config(**changes) -> Callable:
+    return lambda config, edition: MapCore(dataclasses.replace(config, **changes), edition)
+
+
+def _ack_patch(patch: Callable) -> Callable:
+    """Patch the BA packets the MAP sends (``patch(packet) -> packet`` or None to send nothing)."""
+    def _ack(self, original, req, status, units, **kw):
+        actions = original(self, req, status, units, **kw)
+        out = []
+        for a in actions:
+            if isinstance(a, Send):
+                packet = patch(a.packet, status)
+                if packet is None:
+                    continue
+                a = dataclasses.replace(a, packet=packet)
+            out.append(a)
+        return out
+    return _map(_ack=_ack)
+
+
+def _no_modulo(a: int, b: int) -> bool:
+    return a > b
+
+
+def _patched_seq(fn: Callable[[int, int], bool]) -> Callable:
+    def factory(config, edition):
+        map_core_module.seq_newer = fn  # this process runs only the variant
+        return MapCore(config, edition)
+    return factory
+
+
+def _solicited_unsolicited_na(self, original, rcoa):
+    send = original(self, rcoa)
+    na = send.packet.payload
+    return dataclasses.replace(send, packet=dataclasses.replace(send.packet, payload=dataclasses.replace(na, s=True)))
+
+
+def _ar(**overrides: Callable) -> Callable:
+    def factory(config, edition):
+        cls = type("VariantArCore", (ArCore,), {
+            name: (lambda fn, n: lambda self, *a, **k: fn(self, getattr(ArCore, n), *a, **k))(fn, name)
+            for name, fn in overrides.items()})
+        return cls(config, edition)
+    return factory
+
+
+VARIANTS: dict[str, tuple[str, str, str, str, Callable]] = {
+    # name: (role, test function, expected verdict, requirement named, core factory)
+    "ba-without-rh2": ("map", "test_local_bu_acknowledged", "FAIL", "HMIP-4140-6.2-P2-MUST-2",
+                       _ack_patch(lambda p, s: dataclasses.replace(p, rh2_address=None))),
+    "ba-wrong-seq": ("map", "test_local_bu_acknowledged", "FAIL", "MIP6-6275-6.1.8-P28-BIND-1",
+                     _ack_patch(lambda p, s: dataclasses.replace(p, payload=dataclasses.replace(
+                         p.payload, seq=(p.payload.seq + 1) & 0xFFFF)))),
+    "ba-longer-lifetime": ("map", "test_local_bu_acknowledged", "FAIL", "MIP6-6275-10.3.1-P15-MUST-NOT-1",
+                           _ack_patch(lambda p, s: dataclasses.replace(p, payload=dataclasses.replace(
+                               p.payload, lifetime=p.payload.lifetime + 5)))),
+    "no-ba": ("map", "test_local_bu_acknowledged", "FAIL", "MIP6-6275-9.5.4-P3-MUST-1",
+              _ack_patch(lambda p, s: None if s < 128 else p)),
+    "binding-not-shown": ("map", "test_binding_cache_entry", "FAIL", "HMIP-4140-3.1-P8-MUST-1",
+                          _map(snapshot=lambda self, original: {**original(self), "bindings": []})),
+    "accepts-old-seq": ("map", "test_sequence_out_of_window", "FAIL", "MIP6-6275-9.5.1-P12-MUST-1",
+                        _patched_seq(lambda a, b: True)),
+    "seq-without-modulo": ("map", "test_sequence_any_then_wraparound", "FAIL", "MIP6-6275-9.5.1-P5-MUST-1",
+                           _patched_seq(_no_modulo)),
+    "ignores-deregistration": ("map", "test_deregistration", "FAIL", "MIP6-6275-6.1.7-P18-MUST-2",
+                               _map(_deregister=lambda self, original, now, req: self._ack(req, 0, 0))),
+    "no-prefix-check": ("map", "test_lcoa_outside_prefix_list", "FAIL", "HMIP-4140-6.2-P5-BIND-1",
+                        _map_config(onlink_prefixes=None)),
+    "no-tunnel": ("map", "test_rcoa_traffic_tunnelled", "FAIL", "HMIP-4140-6.1-P2-BIND-4",
+                  _map(tunnel_for=lambda self, original, dst: None)),
+    "drops-reverse-tunnel": ("map", "test_reverse_tunnel_forwarded", "FAIL", "HMIP-4140-6.2-P3-MUST-1",
+                             _map(check_reverse_tunnel=lambda self, original, outer, inner: False)),
+    "no-reverse-source-check": ("map", "test_reverse_tunnel_source_checked", "FAIL", "MIP6-6275-10.4.5-P4-MUST-1",
+                                _map(check_reverse_tunnel=lambda self, original, outer, inner:
+                                     inner in self.cache.bindings)),
+    "no-dad": ("map", "test_dad_before_first_ba", "FAIL", "MIP6-6275-10.3.1-P10-MUST-1", _map_config(dad="off")),
+    "ignores-dad-failure": ("map", "test_dad_failure", "FAIL", "MIP6-6275-10.3.1-P10-MUST-3",
+                            _map(_on_na=lambda self, original, now, packet, na: [])),
+    "unsolicited-na-with-s": ("map", "test_proxy_nd", "FAIL", "MIP6-6275-10.4.1-P7-MUST-NOT-1",
+                              _map(_unsolicited_na=_solicited_unsolicited_na)),
+    "ar-without-map-option": ("ar", "test_every_ra_carries_map_option", "FAIL", "HMIP-4140-7.1-P1-BIND-1",
+                              _ar(advertised_map_options=lambda self, original, iface: ())),
+    "ar-dist-zero": ("ar", "test_map_option_format", "FAIL", "HMIP-4140-5-P4-MUST-NOT-1",
+                     _ar(advertised_map_options=lambda self, original, iface: tuple(
+                         dataclasses.replace(o, dist=0) for o in original(self, iface)))),
+}
