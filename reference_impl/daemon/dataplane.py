@@ -13,7 +13,7 @@ import subprocess
 from ..actions import Action, BindingAdded, BindingRemoved, BindingUpdated
 from ..wire import fastpath, fmt
 from .linkio import RawSender
-from .nft import Table
+from .nft import NftError, Table
 
 ICMPV6, ND_FIRST, ND_LAST, TUNNEL = 58, 133, 137, 41
 
@@ -25,10 +25,22 @@ class TunnelPlane:
 
     def on_action(self, action: Action) -> bool:
         if isinstance(action, BindingAdded):
-            self.table.intercept(fmt(action.rcoa))
+            self._intercept(fmt(action.rcoa))
         elif isinstance(action, BindingRemoved):
             self.table.release(fmt(action.rcoa))
         return False
+
+    def _intercept(self, rcoa: str) -> None:
+        """Hand the RCoA's packets to userspace; if the table was removed under us (someone flushed the
+        ruleset), rebuild it with every bound RCoA and go on — never let the daemon die of it."""
+        try:
+            self.table.intercept(rcoa)
+        except NftError as exc:
+            self.log("nft_error", error=str(exc).splitlines()[0], action="rebuilding the table")
+            try:
+                self.table.rebuild([fmt(r) for r in self.core.cache.bindings] + [rcoa])
+            except NftError as again:
+                self.log("nft_error", error=str(again).splitlines()[0], action="giving up for this binding")
 
     def on_data(self, iface: str, frame: bytes) -> bool:
         """True when the frame was data-plane traffic (consumed here)."""

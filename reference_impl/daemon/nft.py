@@ -31,10 +31,16 @@ class Table:
     """``ip6 NAME`` with a set of own addresses and a set of addresses the daemon intercepts."""
 
     def __init__(self, name: str, own: list[str], l4protos: tuple[int, ...] = (41, 135)) -> None:
-        self.name = name
+        self.name, self.own, self.l4protos = name, own, l4protos
+        self.rebuild([])
+
+    def rebuild(self, intercepted: list[str]) -> None:
+        """(Re)create the table from scratch, replacing any copy (a stale one from an earlier run)."""
+        name, own = self.name, self.own
         delete_table(name)
-        protos = ", ".join(str(p) for p in l4protos)
+        protos = ", ".join(str(p) for p in self.l4protos)
         elements = ", ".join(own)
+        held = ", ".join(dict.fromkeys(intercepted))
         # one statement per line: nft rejects some rulesets given on a single line
         _nft(f"""table ip6 {name} {{
   set own {{
@@ -43,6 +49,7 @@ class Table:
   }}
   set intercept {{
     type ipv6_addr
+    {f'elements = {{ {held} }}' if intercepted else ''}
   }}
   chain prerouting {{
     type filter hook prerouting priority raw; policy accept;

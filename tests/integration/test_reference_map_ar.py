@@ -170,3 +170,24 @@ def test_kernel_seg6_data_plane_tunnels_to_the_lcoa() -> None:
             assert RCOA in routes and "seg6" in routes
         finally:
             t.close()
+
+
+def test_map_survives_a_flushed_ruleset(tb, tester) -> None:
+    """A firewall script flushing nftables must not kill the MAP: it rebuilds its table and goes on."""
+    ar1 = tb.spec.nodes["ar1"].interfaces["eth1"].mac
+    lcoa, rcoa = "2001:db8:110::d0d", "2001:db8:100::d0d"
+    tester.impersonate("acc1", lcoa)
+    try:
+        tb.driver("map1").run("nft flush ruleset").check()
+        mark = tester.mark()
+        tester.send("acc1", Ether(dst=ar1, src=tester.mac("acc1")) / IPv6(src=lcoa, dst=MAP)
+                    / IPv6ExtHdrDestOpt(options=[HAO(hoa=rcoa)]) / MIP6MH_BU(seq=1, flags="AM", mhtime=10))
+        ba = tester.wait_for(lambda f: MIP6MH_BA in f.pkt and f.pkt[IPv6].dst == lcoa, 3, mark, ["acc1"])
+        assert ba is not None and ba.pkt[MIP6MH_BA].status == 0, "no BA after the ruleset was flushed"
+        mark = tester.mark()
+        tb.driver("cn1").run(f"ping -6 -c 1 -W 1 {rcoa}")
+        assert tester.wait_for(lambda f: len(ipv6_layers(f.pkt)) == 2 and ipv6_layers(f.pkt)[1].dst == rcoa,
+                               3, mark, ["acc1"]) is not None, "the new binding is not tunnelled"
+        assert "table ip6 hmipv6_map" in tb.driver("map1").run("nft list tables").stdout
+    finally:
+        tester.release("acc1", lcoa)
