@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,7 @@ from harness import netns
 from harness.testbed import runstate
 
 ROOT = Path(__file__).resolve().parents[3]
+Run = tuple[subprocess.CompletedProcess[str], dict[str, Any]]
 FORMATS = {key: spec for key, _, spec in COLUMNS}  # how the table prints each figure
 FIGURES = tuple(FORMATS)
 ALL_ROWS = ("baseline", "refresh", "new_off", "new_on", "forward", "core_handle", "core_bytes")
@@ -32,7 +34,7 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], dict]:
+def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     out = tmp_path_factory.mktemp("bench") / "bench.json"
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.bench_map", "--seconds", "0.3", "--bindings", "20", "--json", str(out)],
@@ -41,7 +43,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedP
     return proc, json.loads(out.read_text())
 
 
-def test_prints_every_figure_with_positive_finite_ratios(run: tuple[subprocess.CompletedProcess[str], dict]) -> None:
+def test_prints_every_figure_with_positive_finite_ratios(run: Run) -> None:
     proc, doc = run
     rows = {row["key"]: row for row in doc["rows"]}
     assert set(rows) == set(ALL_ROWS)
@@ -62,7 +64,7 @@ def test_prints_every_figure_with_positive_finite_ratios(run: tuple[subprocess.C
     assert "dad_retrans_timer" in proc.stdout and "dad: off" in proc.stdout
 
 
-def test_leaves_nothing_behind(run: tuple[subprocess.CompletedProcess[str], dict]) -> None:
+def test_leaves_nothing_behind(run: Run) -> None:
     _, doc = run
     prefix = doc["meta"]["prefix"]
     assert runstate.PREFIX_RE.match(prefix)
