@@ -28,7 +28,12 @@ def map_config(spec: Testbed, node: Node, workdir: Path, edition: str = "rfc4140
             "onlink_prefixes": domain,
             "forward_prefixes": others,  # §8: bindings may be re-pointed to LCoAs in the other domains
             "dad": "on", "dad_retrans_timer": spec.timers.retrans_timer,
-            "preference": 10, "dist": 1, **node.daemon_options,
+            "preference": 10, "dist": 1,
+            # its own MAP option in RAs on the domain link (§7.1.2), with the profile's RA intervals
+            "advertise": [{"iface": home.members[node.name].name, "max_interval": spec.timers.max_rtr_adv_interval,
+                           "min_interval": spec.timers.min_rtr_adv_interval,
+                           "min_delay_between_ras": spec.timers.min_delay_between_ras}],
+            **node.daemon_options,
         },
     }
 

@@ -23,6 +23,7 @@ from scapy.packet import Packet  # noqa: E402
 from scapy.utils6 import in6_mactoifaceid  # noqa: E402
 from scapy.pton_ntop import inet_pton  # noqa: E402
 
+import ipaddress  # noqa: E402
 import socket  # noqa: E402
 
 __all__ = [
@@ -58,8 +59,8 @@ def mac_str(mac: bytes) -> str:
 
 
 def link_local_from_mac(mac: str) -> str:
-    """The EUI-64 link-local address the kernel forms from ``mac``."""
-    return "fe80::" + in6_mactoifaceid(mac)
+    """The EUI-64 link-local address the kernel forms from ``mac``, in canonical text form."""
+    return str(ipaddress.IPv6Address("fe80::" + in6_mactoifaceid(mac)))
 
 
 def solicited_node(address: str) -> str:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable
 
 from ..map.core import MapCore
 from ..wire import fmt
 from .config import ConfigError, load_config, map_config
+from .advertiser import MapWithAdvertiser, advertiser
 from .dataplane import Seg6Plane, TunnelPlane
 from .linkio import LinkSocket
 from .nft import NftError, Table
@@ -16,6 +18,7 @@ from .runner import Daemon, open_log, signalling_filter
 
 # the MAP core's frames: Mobility Headers, Neighbor Solicitations and Advertisements
 _signalling = signalling_filter(protocols=frozenset({135}), icmp_types=frozenset({135, 136}))
+_with_rs = signalling_filter(protocols=frozenset({135}), icmp_types=frozenset({133, 135, 136}))
 
 
 def main(argv: list[str] | None = None, core_factory: Callable[..., MapCore] = MapCore) -> int:
@@ -29,9 +32,11 @@ def main(argv: list[str] | None = None, core_factory: Callable[..., MapCore] = M
         if cfg.role != "map":
             raise ConfigError(args.config, f"role is {cfg.role!r}, not 'map'")
         data_plane = cfg.section.pop("data_plane", "userspace")
+        advertise = cfg.section.pop("advertise", [])  # [{iface, max_interval, min_interval, ...}] (§7.1.2)
         if data_plane not in ("userspace", "seg6"):
             raise ConfigError(args.config, f"map: data_plane must be 'userspace' or 'seg6', got {data_plane!r}")
-        names = list(dict.fromkeys([cfg.section.get("home_iface"), *cfg.section.get("listen", [])]))
+        names = list(dict.fromkeys([cfg.section.get("home_iface"), *cfg.section.get("listen", []),
+                                    *(a["iface"] for a in advertise)]))
         links = {name: LinkSocket(name) for name in names if name}
         core_cfg = map_config(cfg, {n: link.mac for n, link in links.items()})
     except (ConfigError, OSError) as exc:
@@ -45,8 +50,15 @@ def main(argv: list[str] | None = None, core_factory: Callable[..., MapCore] = M
     except NftError as exc:
         print(f"hmipv6-map: {exc}", file=sys.stderr)
         return 2
-    daemon = Daemon("map", core, links, log, cfg.control_socket, _signalling,
-                    commands={"set-preference": lambda now, arg: core.set_preference(int(arg))})
+    if advertise:  # the MAP's own option in RAs on the configured interfaces
+        driven = MapWithAdvertiser(core, advertiser(core, advertise, {n: l.mac for n, l in links.items()},
+                                                    time.monotonic(), cfg.edition))
+        set_preference = lambda now, arg: driven.set_preference(now, int(arg))  # noqa: E731
+    else:
+        driven = core
+        set_preference = lambda now, arg: core.set_preference(int(arg))  # noqa: E731
+    daemon = Daemon("map", driven, links, log, cfg.control_socket, _signalling if not advertise else _with_rs,
+                    commands={"set-preference": set_preference})
     if data_plane == "seg6":
         plane = Seg6Plane(core, core_cfg.address, own, daemon.raw, table, log, core_cfg.home_iface)
     else:

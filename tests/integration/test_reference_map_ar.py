@@ -17,7 +17,7 @@ from harness.testbed import load, open_backend
 from harness.tester import Tester
 from harness.tester.packets import (
     HAO, MIP6MH_BA, MIP6MH_BU, ICMPv6EchoReply, ICMPv6EchoRequest, ICMPv6ND_RA, ICMPv6NDOptMAP, IPv6,
-    IPv6ExtHdrDestOpt, IPv6ExtHdrRouting, Ether, ipv6_layers,
+    IPv6ExtHdrDestOpt, IPv6ExtHdrRouting, Ether, ipv6_layers, link_local_from_mac,
 )
 
 pytestmark = pytest.mark.netns
@@ -191,3 +191,22 @@ def test_map_survives_a_flushed_ruleset(tb, tester) -> None:
         assert "table ip6 hmipv6_map" in tb.driver("map1").run("nft list tables").stdout
     finally:
         tester.release("acc1", lcoa)
+
+
+def test_map_originates_its_option_and_follows_preference(tb, tester) -> None:
+    """Base §7.1.2: the MAP sends its own option (Dist 1, Pref, R, lifetime) on its domain link; a run-time
+    preference change (0: not for new bindings) shows in the next advertisements."""
+    map_ll = link_local_from_mac(tb.spec.nodes["map1"].interfaces["eth1"].mac)
+    mark = tester.mark()
+    ra = tester.wait_for(lambda f: ICMPv6ND_RA in f.pkt and f.pkt[IPv6].src == map_ll, 4, mark, ["dom1"])
+    assert ra is not None, "MAP1 sent no RA on its domain link"
+    opt = ra.pkt[ICMPv6NDOptMAP]
+    assert (opt.addr, opt.dist, opt.pref, opt.R, ra.pkt[ICMPv6ND_RA].routerlifetime) == (MAP, 1, 10, 1, 0)
+    assert opt.validlifetime > 0
+    ctl(tb, "map1", "set-preference", "0")
+    try:
+        mark = tester.mark()
+        ra = tester.wait_for(lambda f: ICMPv6ND_RA in f.pkt and f.pkt[IPv6].src == map_ll, 4, mark, ["dom1"])
+        assert ra is not None and ra.pkt[ICMPv6NDOptMAP].pref == 0
+    finally:
+        ctl(tb, "map1", "set-preference", "10")

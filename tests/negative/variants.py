@@ -64,6 +64,18 @@ def _solicited_unsolicited_na(self, original, rcoa):
     return dataclasses.replace(send, packet=dataclasses.replace(send.packet, payload=dataclasses.replace(na, s=True)))
 
 
+def _advertised_dist_zero(config, edition):
+    """The MAP's own RAs carry its option with Dist 0 (patched where the MAP daemon builds its advertiser)."""
+    from reference_impl.daemon import advertiser
+
+    class ZeroDist(ArCore):
+        def advertised_map_options(self, iface):
+            return tuple(dataclasses.replace(o, dist=0) for o in super().advertised_map_options(iface))
+
+    advertiser.ArCore = ZeroDist  # this process runs only the variant
+    return MapCore(config, edition)
+
+
 def _ar(**overrides: Callable) -> Callable:
     def factory(config, edition):
         cls = type("VariantArCore", (ArCore,), {
@@ -107,6 +119,8 @@ VARIANTS: dict[str, tuple[str, str, str, str, Callable]] = {
                             _map(_on_na=lambda self, original, now, packet, na: [])),
     "unsolicited-na-with-s": ("map", "test_proxy_nd", "FAIL", "MIP6-6275-10.4.1-P7-MUST-NOT-1",
                               _map(_unsolicited_na=_solicited_unsolicited_na)),
+    "map-option-dist-zero": ("map", "test_originated_map_option", "FAIL", "HMIP-4140-5-P4-MUST-NOT-1",
+                             _advertised_dist_zero),
     "ar-without-map-option": ("ar", "test_every_ra_carries_map_option", "FAIL", "HMIP-4140-7.1-P1-BIND-1",
                               _ar(advertised_map_options=lambda self, original, iface: ())),
     "ar-dist-zero": ("ar", "test_map_option_format", "FAIL", "HMIP-4140-5-P4-MUST-NOT-1",
