@@ -1,4 +1,6 @@
-"""The MAP's userspace data plane (works on any Linux): RFC 2473 tunnels on raw bytes.
+"""The MAP's data planes: userspace (works on any Linux), RFC 2473 tunnels on raw bytes; and two kernel
+paths for MAP -> LCoA (``seg6`` encap.red routes, ``ip6tnl`` flow-based tunnel routes), reverse tunnels
+still in userspace.
 
 Packets for a bound RCoA are encapsulated to its LCoA (base §6.2: the MAP "acts like a local home
 agent"); packets tunnelled from an LCoA to the MAP are decapsulated and forwarded only when the outer
@@ -128,3 +130,87 @@ class Seg6Plane(TunnelPlane):
             self._reverse(packet)
             return True
         return False  # packets for RCoAs: the kernel route encapsulates them
+
+
+IP6TNL_DEVICE = "hmip6tnl"  # the flow-based tunnel device of data_plane ip6tnl, one per network namespace
+
+
+class KernelSupportError(RuntimeError):
+    """The kernel lacks what a kernel data plane needs; the message is one line, for the command line."""
+
+
+def prepare_ip6tnl(device: str = IP6TNL_DEVICE) -> None:
+    """Remove what an earlier run left (``proto 99`` routes, the device), then create the flow-based
+    (``external``: addresses per route, from ``encap ip6``) ip6tnl device and bring it up."""
+    flush_ip6tnl(device)
+    for args in (["link", "add", device, "type", "ip6tnl", "external"], ["link", "set", device, "up"]):
+        proc = subprocess.run(["ip", *args], capture_output=True, text=True)
+        if proc.returncode != 0:
+            error = " ".join(proc.stderr.split()) or f"exit status {proc.returncode}"
+            if "Unknown device type" in error or "Operation not supported" in error:
+                raise KernelSupportError(
+                    "data_plane ip6tnl needs the kernel's IPv6-in-IPv6 tunnel driver (CONFIG_IPV6_TUNNEL, "
+                    f"module ip6_tunnel), which this kernel lacks: 'ip {' '.join(args)}': {error}")
+            subprocess.run(["ip", "link", "del", device], capture_output=True)
+            raise KernelSupportError(
+                f"data_plane ip6tnl: cannot set up the tunnel device: 'ip {' '.join(args)}': {error}")
+
+
+def flush_ip6tnl(device: str = IP6TNL_DEVICE) -> None:
+    subprocess.run(["ip", "-6", "route", "flush", "proto", ROUTE_PROTO], capture_output=True)
+    subprocess.run(["ip", "link", "del", device], capture_output=True)
+
+
+class Ip6tnlPlane(TunnelPlane):
+    """Kernel path for MAP -> LCoA on kernels with ip6_tunnel: one flow-based ip6tnl device (made by
+    :func:`prepare_ip6tnl`) and per binding ``RCOA/128 encap ip6 dst LCOA src MAP hoplimit 64`` through
+    it, tagged ``proto 99``.  Flow-based mode adds no Tunnel Encapsulation Limit option, so the kernel
+    emits plain RFC 2473 IPv6-in-IPv6 (next header 41), like the userspace path; the kernel decrements
+    the inner hop limit when it forwards (``net.ipv6.conf.all.forwarding`` must be 1).
+
+    Reverse tunnels stay in userspace: a flow-based device accepts IPv6-in-IPv6 from *any* remote, so
+    without the nftables table's raw-prerouting drop of protocol 41 to the MAP's addresses the kernel
+    would decapsulate and forward them with no LCoA check (and the daemon would forward a second copy).
+    Hence the table is checked on each new binding and rebuilt if someone removed it."""
+
+    def __init__(self, core, address: bytes, own: set[bytes], raw: RawSender, table: Table, log,
+                 device: str = IP6TNL_DEVICE) -> None:
+        super().__init__(core, address, own, raw, table, log)
+        self.device = device
+        try:
+            with open("/proc/sys/net/ipv6/conf/all/forwarding") as f:
+                if f.read().strip() == "0":
+                    log("kernel_forwarding_off", data_plane="ip6tnl",
+                        effect="packets to RCoAs are not tunnelled: set net.ipv6.conf.all.forwarding=1")
+        except OSError:
+            pass
+
+    _ip = Seg6Plane._ip  # logs a failed command, never fatal
+
+    def flush(self) -> None:
+        """Remove this plane's routes and the device (at exit; a stale copy goes at the next start)."""
+        flush_ip6tnl(self.device)
+
+    def on_action(self, action: Action) -> bool:
+        if isinstance(action, (BindingAdded, BindingUpdated)):
+            if isinstance(action, BindingAdded):
+                self._guard_table()
+            self._ip("-6", "route", "replace", f"{fmt(action.rcoa)}/128", "encap", "ip6", "dst", fmt(action.lcoa),
+                     "src", fmt(self.address), "hoplimit", "64", "dev", self.device, "proto", ROUTE_PROTO)
+        elif isinstance(action, BindingRemoved):
+            self._ip("-6", "route", "del", f"{fmt(action.rcoa)}/128", "proto", ROUTE_PROTO)
+        return False
+
+    def _guard_table(self) -> None:
+        """Re-add an own address (a no-op while the table exists); rebuild the table when it is gone."""
+        probe = subprocess.run(["nft", "add", "element", "ip6", self.table.name, "own",
+                                f"{{ {fmt(self.address)} }}"], capture_output=True, text=True)
+        if probe.returncode == 0:
+            return
+        self.log("nft_error", error=(probe.stderr.strip().splitlines() or ["?"])[0], action="rebuilding the table")
+        try:
+            self.table.rebuild([])
+        except NftError as exc:
+            self.log("nft_error", error=str(exc).splitlines()[0], action="giving up for this binding")
+
+    on_data = Seg6Plane.on_data  # reverse tunnels only; the kernel route encapsulates packets for RCoAs

@@ -11,7 +11,7 @@ from ..map.core import MapCore
 from ..wire import fmt
 from .config import ConfigError, load_config, map_config
 from .advertiser import MapWithAdvertiser, advertiser
-from .dataplane import Seg6Plane, TunnelPlane
+from .dataplane import Ip6tnlPlane, KernelSupportError, Seg6Plane, TunnelPlane, prepare_ip6tnl
 from .linkio import LinkSocket
 from .nft import NftError, Table
 from .runner import Daemon, open_log, signalling_filter
@@ -33,8 +33,9 @@ def main(argv: list[str] | None = None, core_factory: Callable[..., MapCore] = M
             raise ConfigError(args.config, f"role is {cfg.role!r}, not 'map'")
         data_plane = cfg.section.pop("data_plane", "userspace")
         advertise = cfg.section.pop("advertise", [])  # [{iface, max_interval, min_interval, ...}] (§7.1.2)
-        if data_plane not in ("userspace", "seg6"):
-            raise ConfigError(args.config, f"map: data_plane must be 'userspace' or 'seg6', got {data_plane!r}")
+        if data_plane not in ("userspace", "seg6", "ip6tnl"):
+            raise ConfigError(args.config,
+                              f"map: data_plane must be 'userspace', 'seg6' or 'ip6tnl', got {data_plane!r}")
         names = list(dict.fromkeys([cfg.section.get("home_iface"), *cfg.section.get("listen", []),
                                     *(a["iface"] for a in advertise)]))
         links = {name: LinkSocket(name) for name in names if name}
@@ -50,6 +51,13 @@ def main(argv: list[str] | None = None, core_factory: Callable[..., MapCore] = M
     except NftError as exc:
         print(f"hmipv6-map: {exc}", file=sys.stderr)
         return 2
+    if data_plane == "ip6tnl":  # before the control socket exists: a kernel without ip6tnl is a one-line error
+        try:
+            prepare_ip6tnl()
+        except KernelSupportError as exc:
+            table.remove()
+            print(f"hmipv6-map: {exc}", file=sys.stderr)
+            return 2
     if advertise:  # the MAP's own option in RAs on the configured interfaces
         driven = MapWithAdvertiser(core, advertiser(core, advertise, {n: l.mac for n, l in links.items()},
                                                     time.monotonic(), cfg.edition))
@@ -61,6 +69,8 @@ def main(argv: list[str] | None = None, core_factory: Callable[..., MapCore] = M
                     commands={"set-preference": set_preference})
     if data_plane == "seg6":
         plane = Seg6Plane(core, core_cfg.address, own, daemon.raw, table, log, core_cfg.home_iface)
+    elif data_plane == "ip6tnl":
+        plane = Ip6tnlPlane(core, core_cfg.address, own, daemon.raw, table, log)
     else:
         plane = TunnelPlane(core, core_cfg.address, own, daemon.raw, table, log)
     daemon.on_action, daemon.on_data = plane.on_action, plane.on_data
@@ -70,7 +80,7 @@ def main(argv: list[str] | None = None, core_factory: Callable[..., MapCore] = M
         daemon.run()
     finally:
         table.remove()
-        if isinstance(plane, Seg6Plane):
+        if isinstance(plane, (Seg6Plane, Ip6tnlPlane)):
             plane.flush()
     return 0
 
