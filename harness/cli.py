@@ -95,7 +95,6 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     """One pytest session per DUT role: ``--dut-role all`` judges the reference in every role in turn."""
     import pytest
 
-    from harness import results
     from harness.testbed import load
 
     testbed = args.testbed or paths.default_testbed()

@@ -57,7 +57,7 @@ def call_in(name: str | None, fn: Callable[[], T]) -> T:
     def target() -> None:
         try:
             fd = os.open(path(name), os.O_RDONLY)
-        except FileNotFoundError as exc:
+        except FileNotFoundError:
             error.append(FileNotFoundError(f"network namespace {name!r} does not exist"))
             return
         try:

@@ -38,7 +38,7 @@ from .wire.ipv6 import Packet
 __all__ = [
     "Action", "AddressAdded", "AddressRemoved", "BindingAdded", "BindingRemoved", "BindingUpdated", "CnBindingAdded",
     "CnBindingRemoved", "CnBindingUpdated", "HaBindingAdded", "HaBindingRemoved", "HaBindingUpdated", "Log",
-    "MapStateChanged", "MnPathsChanged", "Send",
+    "MapStateChanged", "MnPathsChanged", "Send", "jsonable", "log",
 ]
 
 
@@ -158,3 +158,21 @@ Action = Union[
     HaBindingRemoved, CnBindingAdded, CnBindingUpdated, CnBindingRemoved, AddressAdded, AddressRemoved,
     MnPathsChanged,
 ]
+
+
+def jsonable(value: Any) -> Any:
+    """A log field as JSON can carry it: addresses as text, MACs as aa:bb:.., other bytes as hex, inf as None."""
+    from .wire.addresses import fmt, fmt_mac
+
+    if isinstance(value, bytes):
+        return fmt(value) if len(value) == 16 else fmt_mac(value) if len(value) == 6 else value.hex()
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return None
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def log(event: str, **fields: Any) -> Log:
+    """A structured :class:`Log` action with JSON-ready fields (the one helper every core uses)."""
+    return Log(event, {k: jsonable(v) for k, v in fields.items()})

@@ -279,7 +279,7 @@ class Probe:
             f"  onlink_prefixes: ['{PREFIX}']\n  dad: 'off'\n")
         result: dict = {"config": config.read_text()}
         self.results["daemon"] = result
-        mns, mapns = self.ns["mn"], self.ns["map"]
+        mapns = self.ns["map"]
         before = {side: read_counters(ns) for side, ns in self.ns.items()}
         for r in self.rec.values():
             r.take()

@@ -13,10 +13,11 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from ..actions import Action, Log, MapStateChanged, Send
+from ..actions import log as _log
+from ..actions import Action, MapStateChanged, Send
 from ..editions import check_edition
 from ..timers import TimerQueue
-from ..wire.addresses import ALL_NODES, UNSPECIFIED, fmt, fmt_mac, is_link_local, multicast_mac
+from ..wire.addresses import ALL_NODES, UNSPECIFIED, fmt, is_link_local, multicast_mac
 from ..wire.icmpv6 import (
     AdvertisementInterval, EchoReply, EchoRequest, MapOption, Mtu, RouterAdvertisement, RouterSolicitation,
     SourceLinkLayerAddress,
@@ -35,16 +36,6 @@ class _RaState:
     last_multicast: float | None = None
     solicited_pending: bool = False
     sent: int = 0
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return fmt(value) if len(value) == 16 else fmt_mac(value) if len(value) == 6 else value.hex()
-    return value
-
-
-def _log(event: str, **fields: Any) -> Log:
-    return Log(event, {k: _jsonable(v) for k, v in fields.items()})
 
 
 def _option_dict(opt: MapOption) -> dict[str, Any]:

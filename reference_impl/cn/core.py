@@ -32,7 +32,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from ..actions import Action, CnBindingAdded, CnBindingRemoved, CnBindingUpdated, Log, Send
+from ..actions import log as _log
+from ..actions import Action, CnBindingAdded, CnBindingRemoved, CnBindingUpdated, Send
 from ..map.binding_cache import Binding, BindingCache, Tombstone, seq_newer
 from ..timers import TimerQueue
 from ..wire.addresses import UNSPECIFIED, fmt, is_multicast, is_unicast_routable
@@ -49,19 +50,8 @@ from .rr import (
 
 __all__ = ["CnCore"]
 
-_INF = float("inf")
 _KNOWN_MH_TYPES = frozenset(range(8))  # BRR, HoTI, CoTI, HoT, CoT, BU, BA, BE (RFC 6275 §6.1.1)
 _HAO_EXEMPT = frozenset((50, 51, 135))  # ESP, AH, Mobility Header (RFC 6275 §9.3.1)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return fmt(value) if len(value) == 16 else value.hex()
-    return value
-
-
-def _log(event: str, **fields: Any) -> Log:
-    return Log(event, {k: _jsonable(v) for k, v in fields.items()})
 
 
 class CnCore:

@@ -5,14 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ..map.config import INFINITE, Prefix
-from ..wire.addresses import in_prefix, is_unicast_routable, link_local_from_mac, prefix_of
+from ..homelink import INFINITE, HomeLinkAddressing, check_home_link_config
+from ..map.config import Prefix
+from ..wire.addresses import in_prefix
 
 __all__ = ["HaConfig"]
 
 
 @dataclass(slots=True, frozen=True)
-class HaConfig:
+class HaConfig(HomeLinkAddressing):
     """Everything a home agent core needs (RFC 6275 §10).
 
     ``address``: the HA's global address on the home link (``home_iface``); its /``prefix_length`` prefix is the
@@ -49,28 +50,9 @@ class HaConfig:
     link_local: bytes | None = None  # of home_iface; derived from link_address when None
 
     def __post_init__(self) -> None:
-        if not is_unicast_routable(self.address):
-            raise ValueError("HA address must be a global unicast address")
+        check_home_link_config(self, "HA")
         if self.dad not in ("on", "off"):
             raise ValueError("dad must be 'on' or 'off'")
-        if self.max_binding_lifetime < 4 or self.max_bindings < 0 or self.dad_transmits < 1:
-            raise ValueError("max_binding_lifetime >= 4 s, max_bindings >= 0, dad_transmits >= 1")
-        if not 1 <= self.unsolicited_na_count <= 3:
-            raise ValueError("unsolicited_na_count must be 1..3 (MAX_NEIGHBOR_ADVERTISEMENT)")
-        if len(self.link_address) != 6:
-            raise ValueError("link_address must be a 6-byte MAC")
-
-    @property
-    def prefix(self) -> bytes:
-        return prefix_of(self.address, self.prefix_length)
-
-    @property
-    def own_link_local(self) -> bytes:
-        return self.link_local if self.link_local is not None else link_local_from_mac(self.link_address)
-
-    @property
-    def addresses(self) -> tuple[bytes, ...]:
-        return (self.address,) + self.extra_addresses
 
     def on_home_prefix(self, address: bytes) -> bool:
         """RFC 6275 §10.3.1: "an on-link IPv6 address with respect to the home agent's current Prefix List"."""

@@ -5,16 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ..wire.addresses import in_prefix, is_unicast_routable, link_local_from_mac, prefix_of
+from ..homelink import INFINITE, HomeLinkAddressing, check_home_link_config
+from ..wire.addresses import in_prefix
 
 __all__ = ["INFINITE", "MapConfig", "Prefix"]
 
-INFINITE = 0xFFFFFFFF  # "infinity" for prefix lifetimes (RFC 4861 §4.6.2)
 Prefix = tuple[bytes, int]  # (address bytes, prefix length), see wire.ip6_prefix()
 
 
 @dataclass(slots=True, frozen=True)
-class MapConfig:
+class MapConfig(HomeLinkAddressing):
     """Everything a MAP core needs.
 
     ``address``: the MAP's global address, on the RCoA link (``home_iface``); its /``prefix_length`` prefix is
@@ -58,30 +58,11 @@ class MapConfig:
     link_local: bytes | None = None  # of home_iface; derived from link_address when None
 
     def __post_init__(self) -> None:
-        if not is_unicast_routable(self.address):
-            raise ValueError("MAP address must be a global unicast address")
+        check_home_link_config(self, "MAP")
         if not 1 <= self.dist <= 15 or not 0 <= self.preference <= 15:
             raise ValueError("dist must be 1..15 (0 MUST NOT be used) and preference 0..15")
         if self.dad not in ("on", "off", "optimistic"):
             raise ValueError("dad must be 'on', 'off' or 'optimistic'")
-        if self.max_binding_lifetime < 4 or self.max_bindings < 0 or self.dad_transmits < 1:
-            raise ValueError("max_binding_lifetime >= 4 s, max_bindings >= 0, dad_transmits >= 1")
-        if not 1 <= self.unsolicited_na_count <= 3:
-            raise ValueError("unsolicited_na_count must be 1..3 (MAX_NEIGHBOR_ADVERTISEMENT)")
-        if len(self.link_address) != 6:
-            raise ValueError("link_address must be a 6-byte MAC")
-
-    @property
-    def prefix(self) -> bytes:
-        return prefix_of(self.address, self.prefix_length)
-
-    @property
-    def own_link_local(self) -> bytes:
-        return self.link_local if self.link_local is not None else link_local_from_mac(self.link_address)
-
-    @property
-    def addresses(self) -> tuple[bytes, ...]:
-        return (self.address,) + self.extra_addresses
 
     def on_map_prefix(self, address: bytes) -> bool:
         return in_prefix(address, self.address, self.prefix_length)

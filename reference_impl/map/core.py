@@ -23,15 +23,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..actions import Action, BindingAdded, BindingRemoved, BindingUpdated, Log, Send
+from ..actions import log as _log
+from ..actions import Action, BindingAdded, BindingRemoved, BindingUpdated, Send
 from ..editions import check_edition
 from ..security import NullSecurity, SignallingSecurity
+from .. import homelink
 from ..timers import TimerQueue
 from ..wire.addresses import (
-    ALL_NODES, UNSPECIFIED, fmt, fmt_mac, is_multicast, is_unicast_routable, multicast_mac, solicited_node,
+    fmt, is_unicast_routable,
 )
 from ..wire.icmpv6 import (
-    MapOption, NeighborAdvertisement, NeighborSolicitation, SourceLinkLayerAddress, TargetLinkLayerAddress,
+    MapOption, NeighborAdvertisement, NeighborSolicitation,
 )
 from ..wire.ipv6 import Packet
 from ..wire.mobility import BindingAcknowledgement, BindingRefreshAdvice, BindingUpdate
@@ -41,7 +43,6 @@ from .policy import LocalBU, default_policy
 
 __all__ = ["MapCore"]
 
-_INF = float("inf")
 
 
 @dataclass(slots=True)
@@ -51,18 +52,6 @@ class _Pending:
     bu: LocalBU
     started: float
     transmits_left: int
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return fmt(value) if len(value) == 16 else fmt_mac(value) if len(value) == 6 else value.hex()
-    if isinstance(value, float) and value == _INF:
-        return None
-    return value
-
-
-def _log(event: str, **fields: Any) -> Log:
-    return Log(event, {k: _jsonable(v) for k, v in fields.items()})
 
 
 class MapCore:
@@ -147,17 +136,11 @@ class MapCore:
     # ------------------------------------------------------------------------------------------- MAP option (§5)
 
     def prefix_remaining(self, now: float) -> float:
-        """Remaining valid lifetime of the MAP prefix in seconds (inf when infinite)."""
-        cfg = self.config
-        if cfg.prefix_valid_until is not None:
-            return max(0.0, cfg.prefix_valid_until - now)
-        return _INF if cfg.prefix_valid_lifetime == INFINITE else float(cfg.prefix_valid_lifetime)
+        """Remaining valid lifetime of the served prefix in seconds (inf when infinite)."""
+        return homelink.prefix_remaining(self.config, now)
 
     def _preferred_remaining(self, now: float) -> float:
-        cfg = self.config
-        if cfg.prefix_preferred_until is not None:
-            return max(0.0, cfg.prefix_preferred_until - now)
-        return _INF if cfg.prefix_preferred_lifetime == INFINITE else float(cfg.prefix_preferred_lifetime)
+        return homelink.preferred_remaining(self.config, now)
 
     def map_option(self, now: float) -> MapOption:
         """The MAP option this MAP originates (§5, §7.1.2): Dist, current Pref, R, valid lifetime, address.
@@ -170,7 +153,7 @@ class MapCore:
         valid = self.prefix_remaining(now)
         if self.edition == "rfc4140":
             valid = min(valid, self._preferred_remaining(now))
-        lifetime = INFINITE if valid == _INF else min(int(valid), INFINITE - 1)
+        lifetime = INFINITE if valid == homelink.INF else min(int(valid), INFINITE - 1)
         r = cfg.r_flag if cfg.r_flag is not None else self.edition == "rfc4140"
         return MapOption(cfg.address, cfg.dist, self._preference, r, lifetime)
 
@@ -341,26 +324,17 @@ class MapCore:
     # ------------------------------------------------------------------------------------- neighbour discovery
 
     def _dad_ns(self, rcoa: bytes) -> Send:
-        """DAD probe (RFC 4862 §5.4.2): NS from :: to the solicited-node group, no SLLA option."""
-        group = solicited_node(rcoa)
-        return Send(self.config.home_iface,
-                    Packet(UNSPECIFIED, group, NeighborSolicitation(rcoa), hop_limit=255), multicast_mac(group))
+        return homelink.dad_probe(self.config, rcoa)
 
     def _unsolicited_na(self, rcoa: bytes) -> Send:
-        """RFC 6275 §10.4.1: all-nodes NA for the RCoA with the MAP's link-layer address, R=0 S=0 O=1."""
         self.counters["na_unsolicited"] += 1
-        na = NeighborAdvertisement(rcoa, r=False, s=False, o=True,
-                                   options=(TargetLinkLayerAddress(self.config.link_address),))
-        return Send(self.config.home_iface, Packet(self.config.address, ALL_NODES, na, hop_limit=255),
-                    multicast_mac(ALL_NODES))
+        return homelink.unsolicited_na(self.config, rcoa)
 
     def _on_ns(self, now: float, packet: Packet, ns: NeighborSolicitation) -> list[Action]:
-        if packet.hop_limit != 255 or ns.code != 0 or is_multicast(ns.target):
+        considered = homelink.ns_to_consider(packet, ns)
+        if considered is None:
             return []  # RFC 4861 §7.1.1: silently discard
-        slla = next((o.address for o in ns.options if isinstance(o, SourceLinkLayerAddress)), None)
-        from_dad = packet.src == UNSPECIFIED
-        if from_dad and (packet.dst != solicited_node(ns.target) or slla is not None):
-            return []
+        from_dad, slla = considered
         target = ns.target
         if target in self._pending:
             if from_dad:
@@ -374,21 +348,12 @@ class MapCore:
         if not self.config.proxy_nd:
             return []
         self.counters["ns_answered"] += 1
-        na = NeighborAdvertisement(target, r=False, s=not from_dad, o=self.config.proxy_na_override,
-                                   options=(TargetLinkLayerAddress(self.config.link_address),))
-        if from_dad:
-            return [Send(self.config.home_iface, Packet(self.config.address, ALL_NODES, na, hop_limit=255),
-                         multicast_mac(ALL_NODES))]
-        return [Send(self.config.home_iface, Packet(self.config.address, packet.src, na, hop_limit=255), slla)]
+        return [homelink.proxy_na(self.config, target, packet.src, slla)]
 
     def _on_na(self, now: float, packet: Packet, na: NeighborAdvertisement) -> list[Action]:
-        if packet.hop_limit != 255 or na.code != 0 or is_multicast(na.target):
-            return []
-        if is_multicast(packet.dst) and na.s:
-            return []  # RFC 4861 §7.1.2
-        tlla = next((o.address for o in na.options if isinstance(o, TargetLinkLayerAddress)), None)
-        if packet.src in self._own or packet.src == self.config.own_link_local or tlla == self.config.link_address:
-            return []  # our own advertisement looped back
+        from_neighbour, tlla = homelink.na_from_neighbour(self.config, self._own, packet, na)
+        if not from_neighbour:
+            return []  # invalid (RFC 4861 §7.1.2) or our own advertisement looped back
         target = na.target
         if target in self._pending:
             return self._dad_failed(target, "a neighbour advertised the RCoA")

@@ -44,7 +44,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..actions import Action, AddressAdded, AddressRemoved, Log, MnPathsChanged, Send
+from ..actions import log as _log
+from ..actions import Action, AddressAdded, AddressRemoved, MnPathsChanged, Send
 from ..cn.rr import (
     CareOfTest, CareOfTestInit, HomeTest, HomeTestInit, binding_management_key, decode_rr, encode_rr, sign, verify,
 )
@@ -138,20 +139,6 @@ class _Correspondent:
     careof_for: bytes | None = None  # care-of address the CoTI was sent from
     attempts: int = 0
     timeout: float = 0.0
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return fmt(value) if len(value) == 16 else fmt_mac(value) if len(value) == 6 else value.hex()
-    if isinstance(value, float) and value in (_INF, -_INF):
-        return None
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def _log(event: str, **fields: Any) -> Log:
-    return Log(event, {k: _jsonable(v) for k, v in fields.items()})
 
 
 def _units(seconds: float) -> int:

@@ -14,7 +14,6 @@ from reference_impl.actions import Send
 from reference_impl.ar.core import ArCore
 from reference_impl.map import core as map_core_module
 from reference_impl.map.core import MapCore
-from reference_impl.wire import NeighborAdvertisement, TargetLinkLayerAddress
 
 
 def _map(**overrides: Callable) -> Callable:

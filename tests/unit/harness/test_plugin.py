@@ -7,7 +7,6 @@ None of these touch a testbed: the plugin is exercised through ``judge`` and pla
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
