@@ -300,12 +300,13 @@ _MARK = pytest.StashKey[tuple]()
 
 
 # -- verdicts ---------------------------------------------------------------------------------------------
-def _save_evidence(item: pytest.Item, judgement: Judgement | None) -> tuple[list[str], list[str]]:
+def _save_evidence(item: pytest.Item, judgement: Judgement | None) -> tuple[list[str], list[str], str]:
     """Write pcaps, the DUT command log and the step log; confirm judged fields with tshark.
 
-    Returns (evidence files, tshark disagreements)."""
+    Returns (evidence files, tshark disagreements, what the tshark confirmation did)."""
     files: list[str] = []
     problems: list[str] = []
+    confirmation = "no fields to confirm"
     directory = _evidence_dir(item)
     marked = item.stash.get(_MARK, None)
     if marked is not None:
@@ -322,6 +323,9 @@ def _save_evidence(item: pytest.Item, judgement: Judgement | None) -> tuple[list
                                      for f, v in c.tshark.items()]
             if expectations and tshark.available():
                 problems = tshark.confirm(expectations)
+                confirmation = f"{len(expectations)} fields, {len(problems)} disagreements"
+            elif expectations:
+                confirmation = f"NOT DONE: tshark is not installed ({len(expectations)} fields unconfirmed)"
         testbed = item.funcargs.get("testbed") or (item.funcargs.get("dut").backend if "dut" in item.funcargs else None)
         if testbed is not None:
             log = testbed.command_log(since=started)
@@ -334,7 +338,7 @@ def _save_evidence(item: pytest.Item, judgement: Judgement | None) -> tuple[list
         path.write_text(json.dumps({"steps": judgement.steps, "checks": [c.as_dict() for c in judgement.checks],
                                     "records": judgement.records}, indent=1, default=str))
         files.append(str(path))
-    return files, problems
+    return files, problems, confirmation
 
 
 @pytest.hookimpl(wrapper=True)
@@ -355,17 +359,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if report.skipped and isinstance(report.longrepr, tuple) and report.longrepr[2].startswith(("Skipped: " + NOT_APPLICABLE, NOT_APPLICABLE)):
         verdict, reason = Verdict.NOT_APPLICABLE, report.longrepr[2].split(NOT_APPLICABLE, 1)[1]
         files: list[str] = []
+        confirmation = "not run"
     else:
         if exc is not None and call.excinfo.errisinstance(pytest.skip.Exception):
             exc = Inconclusive(str(exc))  # a test purpose may not skip itself: it could not judge
         infra = isinstance(exc, InfrastructureError) or (report.when == "setup" and not isinstance(exc, Inconclusive))
         verdict, reason = combine(judgement, exc, infra)
-        files, disagreements = _save_evidence(item, judgement)
+        files, disagreements, confirmation = _save_evidence(item, judgement)
         if disagreements and verdict not in (Verdict.ERROR,):
             verdict, reason = Verdict.ERROR, "tester and tshark disagree on judged fields: " + "; ".join(disagreements)
     _set_outcome(report, verdict, reason)
     _journal(item, state, (verdict, reason), {
-        "phase": report.when, "duration": round(report.duration, 3), "evidence": files,
+        "phase": report.when, "duration": round(report.duration, 3), "evidence": files, "tshark": confirmation,
         "checks": [c.as_dict() for c in judgement.checks] if judgement else [],
         "records": judgement.records if judgement else {}})
     return report

@@ -53,7 +53,7 @@ def test_every_ra_carries_map_option(testbed, dut, tester, access_link, judge, e
     Purpose:        The AR sends the MAP option in (all) its Router Advertisements on the access link.
     Initialisation: DUT restarted; its MAP configured (manually) with the domain's MAP.
     Procedure:      1. The tester solicits (RS from ::).  2. Collect the answer and the next two RAs.
-    Judgement:      1. Three RAs arrive, each with at least one MAP option naming the domain's MAP.
+    Judgement:      1. Every RA seen (up to three; at least one) carries a MAP option naming the domain's MAP.
     Reference:      base §7.1 "The access router is required to send the MAP option in its router
                     advertisements."; base §3.1 "...all ARs belonging to the MAP domain MUST advertise the MAP's
                     IP address."; RFC 5380 §7 (manual configuration of the MAP option in ARs).
@@ -62,10 +62,10 @@ def test_every_ra_carries_map_option(testbed, dut, tester, access_link, judge, e
     judge.require(map_addresses, "the testbed configures no MAP for this AR")
     ras = _ras(testbed, tester, access_link.name, 3)
     judge.require(len(ras) >= 1, "the AR sent no Router Advertisement at all")
+    judge.record("ras_seen", len(ras))  # how often the AR advertises is RFC 4861's business, not judged here
     missing = [ra for ra in ras if not map_addresses & {o.addr for o in _map_options(ra)}]
     detail = f"{len(missing)} of {len(ras)} RAs without a MAP option for {', '.join(sorted(map_addresses))}"
-    judge.check("HMIP-4140-7.1-P1-BIND-1" if edition == "rfc4140" else "HMIP-5380-7-P2-BIND-1",
-                not missing and len(ras) == 3, detail if missing else f"{len(ras)} RAs seen, 3 expected",
+    judge.check("HMIP-4140-7.1-P1-BIND-1" if edition == "rfc4140" else "HMIP-5380-7-P2-BIND-1", not missing, detail,
                 frame=ras[0], tshark={"icmpv6.opt.type": 23} if _map_options(ras[0]) else None)
     if edition == "rfc4140":
         judge.check("HMIP-4140-3.1-P11-MUST-1", not missing, detail)

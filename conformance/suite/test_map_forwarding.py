@@ -129,7 +129,8 @@ def test_dad_before_first_ba(testbed, dut, tester, mn, judge, ba_timeout) -> Non
     ok = ns is not None and ns.time <= ba.time and ns.pkt[IPv6].dst == solicited_node(mn.rcoa)
     detail = "no DAD NS from :: for the RCoA" if ns is None else \
         f"DAD NS to {ns.pkt[IPv6].dst} at {ns.time:.3f}, BA at {ba.time:.3f}"
-    judge.check("MIP6-6275-10.3.1-P10-MUST-1", ok, detail, frame=ns)
+    judge.check("MIP6-6275-10.3.1-P10-MUST-1", ok, detail, frame=ns,
+                tshark={"icmpv6.nd.ns.target_address": ns.pkt[ICMPv6ND_NS].tgt} if ns is not None else None)
     judge.check("HMIP-4140-6.1-P1-BIND-3", ok, detail)
 
 
@@ -177,9 +178,12 @@ def test_proxy_nd(testbed, dut, tester, mn, judge, ba_timeout) -> None:
                          and f.pkt[IPv6].dst == "ff02::1", 1, mark, [link])
     judge.check("MIP6-6275-10.4.1-P1-MUST-1", na is not None, "no unsolicited NA for the RCoA on the MAP link")
     flags = na.pkt[ICMPv6ND_NA]
-    judge.check("MIP6-6275-10.4.1-P6-MUST-1", flags.R == 0, f"R={flags.R}", frame=na)
-    judge.check("MIP6-6275-10.4.1-P7-MUST-NOT-1", flags.S == 0, f"S={flags.S}")
-    judge.check("MIP6-6275-10.4.1-P8-MUST-1", flags.O == 1, f"O={flags.O}")
+    judge.check("MIP6-6275-10.4.1-P6-MUST-1", flags.R == 0, f"R={flags.R}", frame=na,
+                tshark={"icmpv6.nd.na.flag.r": flags.R})
+    judge.check("MIP6-6275-10.4.1-P7-MUST-NOT-1", flags.S == 0, f"S={flags.S}", frame=na,
+                tshark={"icmpv6.nd.na.flag.s": flags.S})
+    judge.check("MIP6-6275-10.4.1-P8-MUST-1", flags.O == 1, f"O={flags.O}", frame=na,
+                tshark={"icmpv6.nd.na.flag.o": flags.O})
     me = "2001:db8:100::9"  # the tester as a neighbour on the MAP link
     tester.impersonate(link, me)
     try:
