@@ -30,8 +30,12 @@ def delete_table(name: str) -> bool:
 class Table:
     """``ip6 NAME`` with a set of own addresses and a set of addresses the daemon intercepts."""
 
-    def __init__(self, name: str, own: list[str], l4protos: tuple[int, ...] = (41, 135)) -> None:
-        self.name, self.own, self.l4protos = name, own, l4protos
+    def __init__(self, name: str, own: list[str], l4protos: tuple[int, ...] = (41, 135),
+                 first_headers: tuple[int, ...] = ()) -> None:
+        """``l4protos``: upper-layer protocols to own addresses the daemon takes; ``first_headers``: also packets
+        whose first next header is one of these (e.g. 43: a type 2 routing header the kernel would ignore and
+        then answer the datagram inside with an ICMPv6 error)."""
+        self.name, self.own, self.l4protos, self.first_headers = name, list(own), l4protos, first_headers
         self.rebuild([])
 
     def rebuild(self, intercepted: list[str]) -> None:
@@ -54,10 +58,22 @@ class Table:
   chain prerouting {{
     type filter hook prerouting priority raw; policy accept;
     ip6 daddr @own meta l4proto {{ {protos} }} drop
+    {f'ip6 daddr @own ip6 nexthdr {{ {", ".join(str(h) for h in self.first_headers)} }} drop' if self.first_headers else ''}
     ip6 daddr @intercept drop
   }}
 }}
 """)
+
+    def add_own(self, address: str) -> None:
+        """An address that became ours (kept across :meth:`rebuild`)."""
+        if address not in self.own:
+            self.own.append(address)
+        _nft(f"add element ip6 {self.name} own {{ {address} }}\n")
+
+    def remove_own(self, address: str) -> None:
+        if address in self.own:
+            self.own.remove(address)
+        subprocess.run(["nft", "delete", "element", "ip6", self.name, "own", f"{{ {address} }}"], capture_output=True)
 
     def intercept(self, address: str) -> None:
         _nft(f"add element ip6 {self.name} intercept {{ {address} }}\n")

@@ -52,10 +52,12 @@ class Daemon:
                  control_path: str, accept: Callable[[str, bytes], bool],
                  on_action: Callable[[Action], bool] | None = None,
                  on_data: Callable[[str, bytes], bool] | None = None,
-                 commands: dict[str, Callable[[float, Any], list[Action] | dict[str, Any]]] | None = None) -> None:
+                 commands: dict[str, Callable[[float, Any], list[Action] | dict[str, Any]]] | None = None,
+                 readers: dict[Any, Callable[[], None]] | None = None) -> None:
         self.name, self.core, self.links, self.log = name, core, links, log
         self.accept, self.on_action, self.on_data = accept, on_action, on_data
         self.commands = commands or {}
+        self.readers = readers or {}  # further file objects (a TUN device, a netlink socket) -> callback when readable
         self.extra_state: Callable[[], dict[str, Any]] | None = None
         self.raw = RawSender()
         self.control = ControlServer(control_path, self._control)
@@ -123,6 +125,8 @@ class Daemon:
             sel.register(link, selectors.EVENT_READ, name)
         sel.register(self.control, selectors.EVENT_READ, None)
         sel.register(wake_r, selectors.EVENT_READ, False)
+        for fileobj, callback in self.readers.items():
+            sel.register(fileobj, selectors.EVENT_READ, callback)
         self.dispatch(self.core.start(time.monotonic()))
         self.log("ready", interfaces=list(self.links))
         try:
@@ -134,6 +138,8 @@ class Daemon:
                         continue  # woken by a signal; the handler has set self.stopping
                     if key.data is None:
                         self.control.serve_one()
+                    elif callable(key.data):
+                        key.data()
                     else:
                         self._drain(key.data)
                 self.dispatch(self.core.tick(time.monotonic()))

@@ -33,7 +33,8 @@ class MnConfig:
     ``max_maps``: register with up to this many MAPs at once (§6.1, §7.2 MAY), one RCoA and one local binding each;
     the first is primary (registered with the HA and CNs).  ``provisioned_rcoas``: (MAP address, RCoA) pairs given
     by configuration instead of stateless formation (RFC 5380 R=1 allocation, INC-5).
-    ``previous_map_update``: on an inter-MAP move send the previous MAP a BU re-pointing the old RCoA to the new
+    ``hmipv6``: False = a plain Mobile IPv6 mobile node (MAP options are not used), the baseline HMIPv6 is compared
+    against.  ``previous_map_update``: on an inter-MAP move send the previous MAP a BU re-pointing the old RCoA to the new
     LCoA (§6.1 SHOULD, §8).
 
     Lifetimes are requested values (seconds), then capped as the documents require.  ``refresh_ratio``: refresh a
@@ -51,6 +52,7 @@ class MnConfig:
     max_maps: int = 1
     provisioned_rcoas: tuple[tuple[bytes, bytes], ...] = ()
     previous_map_update: bool = True
+    hmipv6: bool = True
     route_optimisation: bool = True
     ha_alternate_coa: bool = True  # RFC 6275 §11.7.1: "MUST be included in all home registrations"
     map_lifetime: int = 600

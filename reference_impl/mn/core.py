@@ -197,7 +197,7 @@ class MnCore:
         cfg = self.config
         actions: list[Action] = [_log("mn_started", edition=self.edition, home_address=cfg.home_address,
                                       home_agent=cfg.home_agent, iface=cfg.iface, lcoa_source=cfg.lcoa_source,
-                                      map_selection=cfg.map_selection)]
+                                      map_selection=cfg.map_selection, hmipv6=cfg.hmipv6)]
         actions.append(_log("deviation", clause="base §12 / RFC 5380 §12, RFC 4877",
                             text="no IPsec: BUs to MAPs and the home agent are not protected (security seam)"))
         if cfg.home_agent is None and cfg.correspondents:
@@ -306,6 +306,7 @@ class MnCore:
         return Paths(
             iface=cfg.iface, mode=self.mode, home_address=cfg.home_address, lcoa=self.lcoa,
             router_mac=self.router.mac if self.router is not None else None,
+            router=self.router.address if self.router is not None else None,
             map=primary.peer if live_primary else None, rcoa=primary.home if live_primary else None,
             home_agent=cfg.home_agent,
             ha_coa=ha.bound_coa if ha is not None and ha.expires is not None else None,
@@ -379,7 +380,7 @@ class MnCore:
                                 prefixes=[f"{fmt(p.prefix)}/{p.prefix_length}" for p in prefixes],
                                 maps=[fmt(o.address) for o in ra.map_options]))
         actions += self._update_lcoa(now, prefixes)
-        actions += self._store_maps(now, ra.map_options)
+        actions += self._store_maps(now, ra.map_options if self.config.hmipv6 else ())
         return actions + self._reconsider(now)
 
     # ------------------------------------------------------------------------------------------------- LCoA

@@ -64,6 +64,7 @@ class Paths:
     ro: tuple[tuple[bytes, bytes], ...] = ()
     tunnels: tuple[tuple[bytes, bytes], ...] = ()
     link_mtu: int = 1500
+    router: bytes | None = None  # link-local address of the current default router
 
     def map_for(self, rcoa: bytes) -> bytes | None:
         return next((m for r, m in self.tunnels if r == rcoa), None)

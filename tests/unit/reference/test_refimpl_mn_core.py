@@ -369,6 +369,17 @@ def test_without_map_option_mobile_ipv6_then_hmipv6_when_a_map_appears():
     assert layers(home2.packet)[1].src == RCOA1
 
 
+def test_hmipv6_switched_off_is_plain_mobile_ipv6():
+    """Issue 4: HMIPv6 can be switched off entirely (the baseline): MAP options are not used, the home registration
+    binds the LCoA directly, and no BU ever goes to the MAP."""
+    core = make(hmipv6=False)
+    (home,) = bus(core.handle(0.0, IF, ra(mopt(MAP1))))
+    assert home.packet.src == LCOA1 and home.packet.dst == HA and home.packet.payload.h
+    core.handle(0.1, IF, ack(home))
+    assert core.paths().mode == "mipv6" and core.paths().ha_coa == LCOA1
+    assert not bus(core.handle(5.0, IF, ra(mopt(MAP1))), "map") and core.snapshot()["maps"] == []
+
+
 def test_map_refusing_the_mn_is_not_used_again():
     """base §6.2 (status 129 for LCoAs outside the MAP's on-link prefixes) and RFC 6275 §11.7.3: after a rejection
     the MN does not keep sending BUs to that MAP; it selects another one (until its LCoA changes)."""
