@@ -1,4 +1,4 @@
-"""Daemon configuration files (YAML) for ``hmipv6-map`` and ``hmipv6-ar``.
+"""Daemon configuration files (YAML) for the reference daemons (``hmipv6-map``, ``-ar``, ``-ha``, ``-cn``, ...).
 
 The file names the role, the edition, the control socket, and one section per role; see the
 README for an example.  Times are in seconds.  Errors name the file and the key.  Interface
@@ -14,7 +14,11 @@ from typing import Any
 import yaml
 
 from ..ar.config import ArConfig, ArInterface, FailureDetection
+from ..cn.config import CnConfig
+from ..cn.rr import MAX_NONCE_LIFETIME, MAX_RR_BINDING_LIFETIME
 from ..editions import EDITIONS
+from ..ha.config import HaConfig
+from ..homelink import INFINITE as HOME_INFINITE
 from ..map.config import MapConfig
 from ..wire.addresses import ip6, ip6_prefix
 from ..wire.icmpv6 import MapOption, PrefixInformation
@@ -35,6 +39,9 @@ class DaemonConfig:
     section: dict[str, Any]
 
 
+ROLES = ("map", "ar", "mn", "ha", "cn")
+
+
 def load_config(path: str) -> DaemonConfig:
     try:
         doc = yaml.safe_load(Path(path).read_text())
@@ -45,8 +52,8 @@ def load_config(path: str) -> DaemonConfig:
     if not isinstance(doc, dict):
         raise ConfigError(path, "must be a mapping")
     role = doc.get("role")
-    if role not in ("map", "ar"):
-        raise ConfigError(path, f"role must be 'map' or 'ar', got {role!r}")
+    if role not in ROLES:
+        raise ConfigError(path, f"role must be one of {', '.join(ROLES)}, got {role!r}")
     unknown = set(doc) - {"role", "edition", "control_socket", "log_file", role}
     if unknown:
         raise ConfigError(path, f"unknown keys: {', '.join(sorted(unknown))}")
@@ -143,3 +150,145 @@ def ar_config(cfg: DaemonConfig, macs: dict[str, bytes]) -> ArConfig:
         raise ConfigError(cfg.path, f"ar: missing {exc}") from None
     except (ValueError, TypeError) as exc:
         raise ConfigError(cfg.path, f"ar: {exc}") from None
+
+
+# ---------------------------------------------------------------------------------------- home agent, correspondent
+
+_REQUIRED = object()
+
+
+def _value(cfg: DaemonConfig, key: str, convert: Any, default: Any = _REQUIRED) -> Any:
+    """``convert(section[key])``, or ``default``; a missing required key or a bad value is a :class:`ConfigError`
+    naming the section and the key."""
+    s = cfg.section
+    if key not in s or s[key] is None:
+        if default is _REQUIRED:
+            raise ConfigError(cfg.path, f"{cfg.role}: missing {key!r}")
+        return default
+    try:
+        return convert(s[key])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ConfigError(cfg.path, f"{cfg.role}: {key}: {exc}") from None
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, got {value!r}")
+    return value
+
+
+def _names(value: Any) -> list[str]:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"must be a list of interface names, got {value!r}")
+    return list(value)
+
+
+def _addresses(value: Any) -> tuple[bytes, ...]:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise ValueError(f"must be a list of IPv6 addresses, got {value!r}")
+    return tuple(ip6(v) for v in value)
+
+
+def _hex20(value: Any) -> bytes:
+    raw = bytes.fromhex(str(value))
+    if len(raw) != 20:
+        raise ValueError(f"must be 20 octets (40 hex digits), got {len(raw)}")
+    return raw
+
+
+HA_KEYS = {"address", "home_iface", "listen", "prefix_length", "home_prefixes", "prefix_valid_lifetime",
+           "prefix_preferred_lifetime", "extra_addresses", "max_bindings", "max_binding_lifetime", "dad",
+           "dad_transmits", "dad_retrans_timer", "delete_bce_timeout", "unsolicited_na_count",
+           "unsolicited_na_interval", "proxy_nd", "proxy_na_override", "refresh_advice", "link_local"}
+
+
+def ha_interfaces(cfg: DaemonConfig) -> list[str]:
+    """The interfaces an HA daemon opens: ``home_iface`` first, then ``listen`` (default: the home link only)."""
+    home = _value(cfg, "home_iface", str)
+    return list(dict.fromkeys([home, *_value(cfg, "listen", _names, [])]))
+
+
+def ha_config(cfg: DaemonConfig, macs: dict[str, bytes]) -> HaConfig:
+    """The home agent core configuration (keys: the :class:`HaConfig` fields, see ``HA_KEYS``; ``link_address``
+    is read from ``home_iface``); ``macs``: link-layer address per interface."""
+    _check_keys(cfg.path, "ha", cfg.section, HA_KEYS)
+    dad = cfg.section.get("dad", "on")
+    dad = {True: "on", False: "off"}.get(dad, dad)  # YAML 1.1 reads a bare on/off as a boolean
+    if dad not in ("on", "off"):
+        raise ConfigError(cfg.path, f"ha: dad: must be 'on' or 'off', got {dad!r}")
+    home_iface = _value(cfg, "home_iface", str)
+    if home_iface not in macs:
+        raise ConfigError(cfg.path, f"ha: home_iface: no link-layer address known for {home_iface!r}")
+    refresh = _value(cfg, "refresh_advice", int, None)
+    link_local = _value(cfg, "link_local", ip6, None)
+    try:
+        return HaConfig(
+            address=_value(cfg, "address", ip6), home_iface=home_iface, link_address=macs[home_iface],
+            prefix_length=_value(cfg, "prefix_length", int, 64),
+            home_prefixes=_value(cfg, "home_prefixes", lambda v: tuple(ip6_prefix(p) for p in v), ()),
+            prefix_valid_lifetime=_value(cfg, "prefix_valid_lifetime", int, HOME_INFINITE),
+            prefix_preferred_lifetime=_value(cfg, "prefix_preferred_lifetime", int, HOME_INFINITE),
+            extra_addresses=_value(cfg, "extra_addresses", _addresses, ()),
+            max_bindings=_value(cfg, "max_bindings", int, 1024),
+            max_binding_lifetime=_value(cfg, "max_binding_lifetime", int, 0xFFFF * 4),
+            dad=dad, dad_transmits=_value(cfg, "dad_transmits", int, 1),
+            dad_retrans_timer=_value(cfg, "dad_retrans_timer", float, 1.0),
+            delete_bce_timeout=_value(cfg, "delete_bce_timeout", float, 10.0),
+            unsolicited_na_count=_value(cfg, "unsolicited_na_count", int, 1),
+            unsolicited_na_interval=_value(cfg, "unsolicited_na_interval", float, 1.0),
+            proxy_nd=_value(cfg, "proxy_nd", _bool, True),
+            proxy_na_override=_value(cfg, "proxy_na_override", _bool, False),
+            refresh_advice=refresh, link_local=link_local,
+        )
+    except ConfigError:
+        raise  # already names the key
+    except (ValueError, TypeError) as exc:  # the core's own checks (they name the field)
+        raise ConfigError(cfg.path, f"ha: {exc}") from None
+
+
+CN_KEYS = {"address", "extra_addresses", "listen", "node_key", "nonce_length", "nonce_interval",
+           "max_nonce_lifetime", "regenerate_node_key", "max_binding_lifetime", "max_bindings",
+           "binding_error_interval", "hop_limit", "tun_device", "tun_mtu"}
+CN_TUN_DEVICE = "hmip6cn0"
+CN_TUN_MTU = 1476  # a 1500-octet link minus the 24-octet type 2 routing header route-optimised packets get
+
+
+@dataclasses.dataclass(frozen=True)
+class CnDaemonSettings:
+    """What the CN daemon needs besides the core: its interfaces and its TUN device."""
+
+    listen: list[str]
+    tun_device: str
+    tun_mtu: int
+
+
+def cn_config(cfg: DaemonConfig) -> tuple[CnConfig, CnDaemonSettings]:
+    """The correspondent node core configuration (keys: the :class:`CnConfig` fields; ``node_key`` as 40 hex
+    digits) and the daemon's own settings (``listen``: interfaces, required; ``tun_device``, ``tun_mtu``)."""
+    _check_keys(cfg.path, "cn", cfg.section, CN_KEYS)
+    listen = _value(cfg, "listen", _names)
+    if not listen:
+        raise ConfigError(cfg.path, "cn: listen: needs at least one interface")
+    tun_device = _value(cfg, "tun_device", str, CN_TUN_DEVICE)
+    if not 0 < len(tun_device) < 16:
+        raise ConfigError(cfg.path, f"cn: tun_device: an interface name has 1..15 characters, got {tun_device!r}")
+    tun_mtu = _value(cfg, "tun_mtu", int, CN_TUN_MTU)
+    if not 1280 <= tun_mtu <= 65535:
+        raise ConfigError(cfg.path, f"cn: tun_mtu: must be 1280..65535 (IPv6 minimum MTU), got {tun_mtu}")
+    try:
+        core = CnConfig(
+            address=_value(cfg, "address", ip6), extra_addresses=_value(cfg, "extra_addresses", _addresses, ()),
+            node_key=_value(cfg, "node_key", _hex20, None), nonce_length=_value(cfg, "nonce_length", int, 8),
+            nonce_interval=_value(cfg, "nonce_interval", float, 30.0),
+            max_nonce_lifetime=_value(cfg, "max_nonce_lifetime", float, MAX_NONCE_LIFETIME),
+            regenerate_node_key=_value(cfg, "regenerate_node_key", _bool, True),
+            max_binding_lifetime=_value(cfg, "max_binding_lifetime", int, MAX_RR_BINDING_LIFETIME),
+            max_bindings=_value(cfg, "max_bindings", int, 1024),
+            binding_error_interval=_value(cfg, "binding_error_interval", float, 1.0),
+            hop_limit=_value(cfg, "hop_limit", int, 64),
+        )
+    except ConfigError:
+        raise  # already names the key
+    except (ValueError, TypeError) as exc:  # the core's own checks (they name the field)
+        raise ConfigError(cfg.path, f"cn: {exc}") from None
+    return core, CnDaemonSettings(listen, tun_device, tun_mtu)

@@ -1,18 +1,25 @@
-"""The MAP's data planes: userspace (works on any Linux), RFC 2473 tunnels on raw bytes; and two kernel
-paths for MAP -> LCoA (``seg6`` encap.red routes, ``ip6tnl`` flow-based tunnel routes), reverse tunnels
-still in userspace.
+"""The tunnelling data planes of the MAP and the home agent: userspace (works on any Linux), RFC 2473 tunnels
+on raw bytes; and two kernel paths for anchor -> care-of address (``seg6`` encap.red routes, ``ip6tnl``
+flow-based tunnel routes), reverse tunnels still in userspace.
 
-Packets for a bound RCoA are encapsulated to its LCoA (base §6.2: the MAP "acts like a local home
-agent"); packets tunnelled from an LCoA to the MAP are decapsulated and forwarded only when the outer
-source is the LCoA bound to the inner source (RFC 6275 §10.4.5 analogue).  The nftables table keeps
-the kernel from also forwarding or rejecting them.  Hot path: bytes and struct only.
+The same classes serve both roles; only the actions differ: the MAP core emits ``BindingAdded/Updated/
+Removed`` keyed by the RCoA (tunnelled to the LCoA), the home agent core ``HaBindingAdded/Updated/Removed``
+keyed by the home address (tunnelled to the care-of address).  :func:`binding_change` reads either.
+
+Packets for a bound address are encapsulated to its care-of address (base §6.2: the MAP "acts like a local
+home agent"; RFC 6275 §10.4.2 for the HA); packets tunnelled from a care-of address to the anchor are
+decapsulated and forwarded only when the outer source is the care-of address bound to the inner source
+(RFC 6275 §10.4.5).  The nftables table keeps the kernel from also forwarding or rejecting them.  Hot path:
+bytes and struct only.
 """
 
 from __future__ import annotations
 
 import subprocess
 
-from ..actions import Action, BindingAdded, BindingRemoved, BindingUpdated
+from ..actions import (
+    Action, BindingAdded, BindingRemoved, BindingUpdated, HaBindingAdded, HaBindingRemoved, HaBindingUpdated,
+)
 from ..wire import fastpath, fmt
 from .linkio import RawSender
 from .nft import NftError, Table
@@ -20,27 +27,49 @@ from .nft import NftError, Table
 ICMPV6, ND_FIRST, ND_LAST, TUNNEL = 58, 133, 137, 41
 
 
+def binding_change(action: Action) -> tuple[str, bytes, bytes] | None:
+    """``("added" | "updated" | "removed", bound address, care-of address)`` for a MAP or home agent binding
+    action (RCoA/LCoA, home address/care-of address), else None."""
+    if isinstance(action, (BindingAdded, BindingUpdated, BindingRemoved)):
+        kind = "added" if isinstance(action, BindingAdded) else "updated" if isinstance(action, BindingUpdated) \
+            else "removed"
+        return kind, action.rcoa, action.lcoa
+    if isinstance(action, (HaBindingAdded, HaBindingUpdated, HaBindingRemoved)):
+        kind = "added" if isinstance(action, HaBindingAdded) else "updated" if isinstance(action, HaBindingUpdated) \
+            else "removed"
+        return kind, action.home_address, action.care_of_address
+    return None
+
+
 class TunnelPlane:
+    """Userspace tunnelling for a MAP (``core``: a MapCore) or a home agent (an HaCore): both offer
+    ``tunnel_for(dst)``, ``check_reverse_tunnel(outer_src, inner_src)`` and ``cache.bindings``."""
+
     def __init__(self, core, address: bytes, own: set[bytes], raw: RawSender, table: Table, log) -> None:
         self.core, self.address, self.own, self.raw, self.table, self.log = core, address, own, raw, table, log
-        self.counters = {"tunnelled": 0, "reverse_forwarded": 0, "reverse_rejected": 0, "hop_limit_exceeded": 0}
+        self.counters = {"tunnelled": 0, "reverse_forwarded": 0, "reverse_rejected": 0, "hop_limit_exceeded": 0,
+                         "send_errors": 0}
 
     def on_action(self, action: Action) -> bool:
-        if isinstance(action, BindingAdded):
-            self._intercept(fmt(action.rcoa))
-        elif isinstance(action, BindingRemoved):
-            self.table.release(fmt(action.rcoa))
+        change = binding_change(action)
+        if change is None:
+            return False
+        kind, bound, _coa = change
+        if kind == "added":
+            self._intercept(fmt(bound))
+        elif kind == "removed":
+            self.table.release(fmt(bound))
         return False
 
-    def _intercept(self, rcoa: str) -> None:
-        """Hand the RCoA's packets to userspace; if the table was removed under us (someone flushed the
-        ruleset), rebuild it with every bound RCoA and go on — never let the daemon die of it."""
+    def _intercept(self, bound: str) -> None:
+        """Hand the bound address's packets to userspace; if the table was removed under us (someone flushed
+        the ruleset), rebuild it with every bound address and go on — never let the daemon die of it."""
         try:
-            self.table.intercept(rcoa)
+            self.table.intercept(bound)
         except NftError as exc:
             self.log("nft_error", error=str(exc).splitlines()[0], action="rebuilding the table")
             try:
-                self.table.rebuild([fmt(r) for r in self.core.cache.bindings] + [rcoa])
+                self.table.rebuild([fmt(r) for r in self.core.cache.bindings] + [bound])
             except NftError as again:
                 self.log("nft_error", error=str(again).splitlines()[0], action="giving up for this binding")
 
@@ -54,7 +83,7 @@ class TunnelPlane:
             self._reverse(packet)
             return True
         if nh == ICMPV6 and len(packet) > 40 and ND_FIRST <= packet[40] <= ND_LAST:
-            return False  # Neighbor Discovery about an RCoA is the core's (proxy), never tunnelled
+            return False  # Neighbor Discovery about a bound address is the core's (proxy), never tunnelled
         lcoa = self.core.tunnel_for(dst)
         if lcoa is None:
             return False
@@ -66,8 +95,18 @@ class TunnelPlane:
         if inner is None:
             self.counters["hop_limit_exceeded"] += 1
             return
-        self.raw.send(fastpath.encapsulate(self.address, lcoa, inner))
-        self.counters["tunnelled"] += 1
+        if self._send(fastpath.encapsulate(self.address, lcoa, inner)):
+            self.counters["tunnelled"] += 1
+
+    def _send(self, packet: bytes) -> bool:
+        """Hand ``packet`` to the kernel; a failure (no route, too big for the path) is counted, never fatal."""
+        try:
+            self.raw.send(packet)
+            return True
+        except OSError as exc:
+            self.counters["send_errors"] += 1
+            self.log("send_error", error=str(exc), dst=packet[24:40])
+            return False
 
     def _reverse(self, packet: bytes) -> None:
         got = fastpath.decapsulate(packet)
@@ -82,14 +121,14 @@ class TunnelPlane:
             return
         self.counters["reverse_forwarded"] += 1
         lcoa = self.core.tunnel_for(inner_dst)
-        if lcoa is not None:  # to another mobile node of this MAP: straight back into a tunnel
+        if lcoa is not None:  # to another mobile node of this MAP or HA: straight back into a tunnel
             self._tunnel(inner, lcoa)
             return
         forwarded = fastpath.decrement_hop_limit(inner)
         if forwarded is None:
             self.counters["hop_limit_exceeded"] += 1
             return
-        self.raw.send(forwarded)
+        self._send(forwarded)
 
 
 ROUTE_PROTO = "99"  # marks this daemon's kernel routes, so a restart can flush stale ones
@@ -115,11 +154,15 @@ class Seg6Plane(TunnelPlane):
         subprocess.run(["ip", "-6", "route", "flush", "proto", ROUTE_PROTO], capture_output=True)
 
     def on_action(self, action: Action) -> bool:
-        if isinstance(action, (BindingAdded, BindingUpdated)):
-            self._ip("-6", "route", "replace", f"{fmt(action.rcoa)}/128", "encap", "seg6", "mode", "encap.red",
-                     "segs", fmt(action.lcoa), "dev", self.home_iface, "proto", ROUTE_PROTO)
-        elif isinstance(action, BindingRemoved):
-            self._ip("-6", "route", "del", f"{fmt(action.rcoa)}/128", "proto", ROUTE_PROTO)
+        change = binding_change(action)
+        if change is None:
+            return False
+        kind, bound, coa = change
+        if kind in ("added", "updated"):
+            self._ip("-6", "route", "replace", f"{fmt(bound)}/128", "encap", "seg6", "mode", "encap.red",
+                     "segs", fmt(coa), "dev", self.home_iface, "proto", ROUTE_PROTO)
+        else:
+            self._ip("-6", "route", "del", f"{fmt(bound)}/128", "proto", ROUTE_PROTO)
         return False
 
     def on_data(self, iface: str, frame: bytes) -> bool:
@@ -192,13 +235,17 @@ class Ip6tnlPlane(TunnelPlane):
         flush_ip6tnl(self.device)
 
     def on_action(self, action: Action) -> bool:
-        if isinstance(action, (BindingAdded, BindingUpdated)):
-            if isinstance(action, BindingAdded):
+        change = binding_change(action)
+        if change is None:
+            return False
+        kind, bound, coa = change
+        if kind in ("added", "updated"):
+            if kind == "added":
                 self._guard_table()
-            self._ip("-6", "route", "replace", f"{fmt(action.rcoa)}/128", "encap", "ip6", "dst", fmt(action.lcoa),
+            self._ip("-6", "route", "replace", f"{fmt(bound)}/128", "encap", "ip6", "dst", fmt(coa),
                      "src", fmt(self.address), "hoplimit", "64", "dev", self.device, "proto", ROUTE_PROTO)
-        elif isinstance(action, BindingRemoved):
-            self._ip("-6", "route", "del", f"{fmt(action.rcoa)}/128", "proto", ROUTE_PROTO)
+        else:
+            self._ip("-6", "route", "del", f"{fmt(bound)}/128", "proto", ROUTE_PROTO)
         return False
 
     def _guard_table(self) -> None:
