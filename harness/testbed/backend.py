@@ -125,7 +125,8 @@ class TestbedBackend(abc.ABC):
 
     @abc.abstractmethod
     def attach(self, mn: str, router: str) -> AttachResult:
-        """Layer-2 handover of mobile node ``mn`` to the access link of ``router``."""
+        """Layer-2 handover of mobile node ``mn`` to the access link of ``router`` (or to the access link named
+        ``router``: one where only the tester advertises, for mobile-node DUTs)."""
 
     def control_command(self, node: str) -> str | None:
         """The command that shows or steers the HMIPv6 daemon on ``node`` (append ``show``), if known."""

@@ -25,7 +25,7 @@ from harness.testbed.model import (
 from harness.timers import TimerProfile
 
 TOP_KEYS = {"name", "description", "backend", "dut", "dut_profile", "pics", "timers", "nodes", "links"}
-NODE_KEYS = {"role", "management", "routes", "services", "maps", "daemon_options", "command"}
+NODE_KEYS = {"role", "management", "routes", "services", "maps", "daemon_options", "command", "autostart"}
 MGMT_KEYS = {
     "ssh": {"type", "host", "port", "user", "password", "key_file", "known_hosts"},
     "serial": {"type", "device", "baudrate", "user", "password"},
@@ -34,7 +34,8 @@ MGMT_KEYS = {
 LINK_KEYS = {"prefix", "access", "members"}
 MEMBER_KEYS = {"iface", "address", "advertise"}
 TIMER_KEYS = {"profile", "factor", "overrides"}
-SERVICES = ("radvd", "hmipv6-map", "hmipv6-ar")
+SERVICES = ("radvd", "hmipv6-map", "hmipv6-ar", "hmipv6-mn", "hmipv6-ha", "hmipv6-cn")
+DAEMONS = SERVICES[1:]  # the HMIPv6 daemon of a node: at most one
 IFNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,14}$")
 NODE_NAME = re.compile(r"^[a-z][a-z0-9]{0,9}$")
 
@@ -197,11 +198,17 @@ def _node(ctx: _Ctx, name: str, spec: Any, backend: str, environ: Mapping[str, s
     command = spec.get("command")
     if command is not None and not (isinstance(command, str) and command.strip()):
         raise ctx.fail(ctx.line_of(spec, "command"), f"{what}: command must be a non-empty string")
-    if command is not None and not any(s in services for s in ("hmipv6-map", "hmipv6-ar")):
+    daemons = [s for s in services if s in DAEMONS]
+    if len(daemons) > 1:
+        raise ctx.fail(ctx.line_of(spec, "services"), f"{what}: at most one HMIPv6 daemon per node, got {', '.join(daemons)}")
+    if command is not None and not daemons:
         raise ctx.fail(ctx.line_of(spec, "command"), f"{what}: command replaces the node's HMIPv6 daemon, "
-                                                     "so services must name hmipv6-map or hmipv6-ar")
+                                                     f"so services must name one of {', '.join(DAEMONS)}")
+    autostart = spec.get("autostart", True)
+    if not isinstance(autostart, bool):
+        raise ctx.fail(ctx.line_of(spec, "autostart"), f"{what}: autostart must be true or false")
     return Node(name=name, role=role, management=mgmt, services=list(services), maps=list(maps),
-                daemon_options=dict(options), command=command, line=spec.line)
+                daemon_options=dict(options), command=command, autostart=autostart, line=spec.line)
 
 
 def _management(ctx: _Ctx, what: str, spec: _Map, backend: str, environ: Mapping[str, str]) -> Management:

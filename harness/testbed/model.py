@@ -81,6 +81,7 @@ class Node:
     maps: list[str] = dataclasses.field(default_factory=list)  # MAPs an access router advertises
     daemon_options: dict[str, object] = dataclasses.field(default_factory=dict)  # merged into a reference daemon's section
     command: str | None = None  # replaces the reference daemon: "{config}" and "{python}" are filled in
+    autostart: bool = True  # False: the HMIPv6 daemon is configured but started only on demand (start_service)
     line: int | None = None
 
     @property

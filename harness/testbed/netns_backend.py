@@ -38,7 +38,7 @@ from harness.testbed.model import Node, Secret, Testbed
 log = logging.getLogger("harness.testbed.netns")
 
 SWITCH = "sw"
-REFERENCE_DAEMONS = ("hmipv6-map", "hmipv6-ar")
+REFERENCE_DAEMONS = ("hmipv6-map", "hmipv6-ar", "hmipv6-mn", "hmipv6-ha", "hmipv6-cn")
 
 
 def _mac(prefix_seed: str, node: str, iface: str) -> str:
@@ -239,10 +239,10 @@ class NetnsTestbed(TestbedBackend):
                 self._started(proc, f"console {node.name}")
             if "radvd" in node.services:
                 self._started(self._start_radvd(node), f"radvd {node.name}")
-            if self._daemon_of(node):
+            if self._daemon_of(node) and node.autostart:
                 self._start_daemon(node)
         for node in self.spec.nodes.values():
-            if self._daemon_of(node):
+            if self._daemon_of(node) and node.autostart:
                 self._wait_ready(node)
 
     def _started(self, proc: subprocess.Popen, what: str) -> None:
@@ -290,7 +290,7 @@ class NetnsTestbed(TestbedBackend):
         reference daemon, or the node's ``command`` (a vendor daemon, or a test variant) in its place."""
         daemon = self._daemon_of(node)
         nodedir = self.state_required().workdir / node.name
-        render = refconfig.map_config if daemon == "hmipv6-map" else refconfig.ar_config
+        render = refconfig.RENDER[daemon]
         path = self._daemon_config(node)
         config = render(self.spec, node, nodedir, self.edition)
         path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -298,7 +298,7 @@ class NetnsTestbed(TestbedBackend):
         if node.command:
             argv = ["sh", "-c", node.command.format(config=path, python=sys.executable)]
         else:
-            module = {"hmipv6-map": "map_main", "hmipv6-ar": "ar_main"}[daemon]
+            module = daemon.removeprefix("hmipv6-") + "_main"
             argv = [sys.executable, "-m", f"reference_impl.daemon.{module}", "--config", str(path)]
         with open(nodedir / f"{daemon}.err", "a") as err:
             proc = subprocess.Popen(["ip", "netns", "exec", self.netns_of(node.name), *argv],
@@ -322,14 +322,36 @@ class NetnsTestbed(TestbedBackend):
 
     def restart_service(self, node: str) -> None:
         """Stop the node's HMIPv6 daemon (by PID) and start it afresh: a clean binding cache and timers."""
+        self.stop_service(node)
+        self.start_service(node)
+
+    def start_service(self, node: str) -> None:
+        """Start the node's HMIPv6 daemon (one with ``autostart: false``, or one stopped earlier)."""
         spec = self.spec.nodes[node]
+        if not self._daemon_of(spec):
+            raise TestbedError(f"{node} has no HMIPv6 daemon among its services")
         proc = self._daemons.get(node)
-        if proc is None:
-            raise TestbedError(f"{node} runs no HMIPv6 daemon")
-        runstate.destroy_process(proc.pid)
-        proc.wait(timeout=5)
+        if proc is not None and proc.poll() is None:
+            raise TestbedError(f"{node}: its HMIPv6 daemon is already running (pid {proc.pid})")
         self._start_daemon(spec)
         self._wait_ready(spec)
+
+    def stop_service(self, node: str) -> None:
+        """Stop the node's HMIPv6 daemon by its PID (SIGTERM first: it removes its kernel state); a no-op if it
+        is not running."""
+        spec = self.spec.nodes[node]
+        if not self._daemon_of(spec):
+            raise TestbedError(f"{node} has no HMIPv6 daemon among its services")
+        proc = self._daemons.pop(node, None)
+        if proc is None:
+            return
+        if proc.poll() is None:
+            runstate.destroy_process(proc.pid)
+        proc.wait(timeout=5)
+
+    def service_running(self, node: str) -> bool:
+        proc = self._daemons.get(node)
+        return proc is not None and proc.poll() is None
 
     def control_command(self, node: str) -> str | None:
         """The shell command that shows or steers the reference daemon on ``node`` (``… show``)."""
@@ -358,7 +380,10 @@ class NetnsTestbed(TestbedBackend):
 
     def attach(self, mn: str, router: str) -> AttachResult:
         spec = self.spec
-        target = spec.access_link_of(router).name
+        if router in spec.links and spec.links[router].access:  # an access link by name (e.g. the tester's own)
+            target = router
+        else:
+            target = spec.access_link_of(router).name
         node = spec.nodes[mn]
         iface = next((i for i in node.interfaces.values() if spec.links[i.link].access), None)
         if iface is None:

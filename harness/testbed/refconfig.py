@@ -69,3 +69,65 @@ def ar_config(spec: Testbed, node: Node, workdir: Path, edition: str = "rfc4140"
             **node.daemon_options,
         },
     }
+
+
+def _first_address(node: Node) -> tuple[str, str, int]:
+    """(interface, address, prefix length) of a node's first addressed interface."""
+    for iface in node.interfaces.values():
+        if iface.address is not None:
+            return iface.name, str(iface.address.ip), iface.address.network.prefixlen
+    raise KeyError(f"node {node.name!r} has no address")
+
+
+def _daemon_nodes(spec: Testbed, service: str) -> list[Node]:
+    return [n for n in spec.nodes.values() if service in n.services]
+
+
+HOME_ADDRESS_IID = 0x100  # the mobile node's home address: home prefix + ::100 unless daemon_options say otherwise
+
+
+def mn_config(spec: Testbed, node: Node, workdir: Path, edition: str = "rfc4140") -> dict:
+    """The mobile node: its home agent is the testbed's node running hmipv6-ha, its correspondents those running
+    hmipv6-cn (route optimisation with each), timers from the profile."""
+    import ipaddress
+
+    t = spec.timers
+    access = next(i for i in node.interfaces.values() if spec.links[i.link].access)
+    section: dict = {"iface": access.name}
+    has = _daemon_nodes(spec, "hmipv6-ha")
+    if has:
+        _, ha_address, length = _first_address(has[0])
+        net = ipaddress.IPv6Network(f"{ha_address}/{length}", strict=False)
+        section["home_agent"] = ha_address
+        section["home_address"] = str(net.network_address + HOME_ADDRESS_IID)
+    section["correspondents"] = [_first_address(n)[1] for n in _daemon_nodes(spec, "hmipv6-cn")]
+    lifetime = int(max(4, t.binding_lifetime))
+    section.update({
+        "map_lifetime": lifetime, "ha_lifetime": lifetime, "cn_lifetime": min(lifetime, 420),
+        "initial_bindack_timeout_first_reg": t.initial_bindack_timeout_first_reg,
+        "initial_bindack_timeout": t.initial_bindack_timeout, "max_bindack_timeout": t.max_bindack_timeout,
+        "max_rtr_solicitation_delay": t.max_rtr_solicitation_delay,
+        "rtr_solicitation_interval": t.rtr_solicitation_interval,
+        **node.daemon_options,
+    })
+    return {"role": "mn", "edition": edition, "control_socket": str(workdir / "hmipv6-mn.sock"),
+            "log_file": str(workdir / "hmipv6-mn.log"), "mn": section}
+
+
+def ha_config(spec: Testbed, node: Node, workdir: Path, edition: str = "rfc4140") -> dict:
+    iface, address, length = _first_address(node)
+    return {"role": "ha", "edition": edition, "control_socket": str(workdir / "hmipv6-ha.sock"),
+            "log_file": str(workdir / "hmipv6-ha.log"),
+            "ha": {"address": address, "home_iface": iface, "prefix_length": length, "dad": "on",
+                   "dad_retrans_timer": spec.timers.retrans_timer, **node.daemon_options}}
+
+
+def cn_config(spec: Testbed, node: Node, workdir: Path, edition: str = "rfc4140") -> dict:
+    iface, address, _ = _first_address(node)
+    return {"role": "cn", "edition": edition, "control_socket": str(workdir / "hmipv6-cn.sock"),
+            "log_file": str(workdir / "hmipv6-cn.log"),
+            "cn": {"address": address, "listen": [iface], **node.daemon_options}}
+
+
+RENDER = {"hmipv6-map": map_config, "hmipv6-ar": ar_config, "hmipv6-mn": mn_config, "hmipv6-ha": ha_config,
+          "hmipv6-cn": cn_config}

@@ -16,6 +16,7 @@ from scapy.layers.inet6 import (  # noqa: E402
     ICMPv6NDOptMAP, ICMPv6NDOptPrefixInfo, ICMPv6NDOptSrcLLAddr, IPv6, IPv6ExtHdrDestOpt,
     IPv6ExtHdrRouting, in6_getnsma, in6_getnsmac,
 )
+from scapy.layers.inet import UDP  # noqa: E402
 from scapy.layers.l2 import Ether  # noqa: E402
 from scapy.layers.inet6 import MIP6MH_BA, MIP6MH_BU  # noqa: E402
 from scapy.layers.inet6 import _MobilityHeader as MobilityHeader  # noqa: E402
@@ -30,7 +31,7 @@ __all__ = [
     "HAO", "ICMPv6ND_RS", "Ether", "IPv6", "ICMPv6EchoRequest", "ICMPv6EchoReply", "ICMPv6ND_RA", "ICMPv6ND_NS", "ICMPv6ND_NA",
     "ICMPv6NDOptMAP", "ICMPv6NDOptPrefixInfo", "ICMPv6NDOptSrcLLAddr", "ICMPv6NDOptDstLLAddr",
     "IPv6ExtHdrDestOpt", "IPv6ExtHdrRouting", "MIP6MH_BU", "MIP6MH_BA", "MobilityHeader",
-    "decode", "ipv6_layers", "innermost", "link_local_from_mac", "mac_str", "neighbor_advert",
+    "UDP", "decode", "ipv6_layers", "innermost", "link_local_from_mac", "mac_str", "neighbor_advert",
     "solicited_node", "solicited_node_mac",
 ]
 

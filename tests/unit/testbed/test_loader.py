@@ -134,7 +134,7 @@ def test_bundled_virtual_testbed_is_valid() -> None:
     tb = load(paths.DEFAULT_TESTBED)
     assert tb.backend == "netns" and tb.timers.name == "scaled"
     assert {n.role for n in tb.nodes.values()} >= {"map", "ar", "mn", "ha", "cn", "tester", "router"}
-    assert [link.name for link in tb.access_links()] == ["acc1", "acc2", "acc3"]
+    assert [link.name for link in tb.access_links()] == ["acc1", "acc2", "acc3", "acc0"]
     tester = tb.tester
     assert {i.link for i in tester.interfaces.values()} == set(tb.links), "the tester has a port on every link"
 
@@ -159,3 +159,16 @@ def test_pics_parameters_are_checked(tmp_path: Path) -> None:
     assert tb.pics["echo_failure_detection"] == {"window": 2.5}
     err = error_for(tmp_path, GOOD.replace("dut: map1\n", "dut: map1\npics: {echo_failure_detection: {windw: 2}}\n"))
     assert "unknown parameters windw" in err.problem
+
+
+def test_one_hmipv6_daemon_per_node_and_autostart_is_boolean(tmp_path: Path) -> None:
+    two = GOOD.replace("    role: map\n", "    role: map\n    services: [hmipv6-map, hmipv6-ha]\n")
+    err = error_for(tmp_path, two)
+    assert err.line == 7 and "at most one HMIPv6 daemon" in err.problem
+    bad = GOOD.replace("    role: mn\n", "    role: mn\n    services: [hmipv6-mn]\n    autostart: later\n")
+    err = error_for(tmp_path, bad)
+    assert err.line == 11 and "autostart must be true or false" in err.problem
+    ok = GOOD.replace("    role: mn\n", "    role: mn\n    services: [hmipv6-mn]\n    autostart: false\n")
+    tb = load(write(tmp_path, ok), environ={"HMIP_TEST_PW": "pw"})
+    assert tb.nodes["mn"].services == ["hmipv6-mn"] and tb.nodes["mn"].autostart is False
+    assert tb.nodes["map1"].autostart is True

@@ -1,0 +1,89 @@
+"""A userspace delay line in a router's namespace (this kernel has no netem).
+
+Packets that arrive on ``iface`` for ``prefix`` are taken before the kernel forwards them (an nftables
+forward-chain drop; AF_PACKET sees the frame first), held for ``delay`` seconds, their hop limit decremented,
+and sent on as the router would have (raw IPv6, the kernel routes them).  Run inside the namespace:
+``python -m harness.faults.delay --iface eth1 --prefix 2001:db8:100::/64 --delay 0.1``; SIGTERM removes the
+nftables table.  Bytes only (hot path); the tester's scapy is not used here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import ipaddress
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+ETH_P_IPV6 = 0x86DD
+PACKET_HOST = 0
+TABLE = "hmipv6ct_delay"
+
+
+def _nft(script: str) -> None:
+    proc = subprocess.run(["nft", "-f", "-"], input=script, text=True, capture_output=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"nft: {proc.stderr.strip()}")
+
+
+def run(iface: str, prefix: str, delay: float) -> int:
+    net = ipaddress.IPv6Network(prefix, strict=False)
+    base, mask = net.network_address.packed, net.netmask.packed
+    rx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IPV6))
+    rx.bind((iface, ETH_P_IPV6))
+    tx = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    subprocess.run(["nft", "delete", "table", "ip6", TABLE], capture_output=True)
+    _nft(f"table ip6 {TABLE} {{\n chain forward {{\n  type filter hook forward priority -10; policy accept;\n"
+         f"  iifname \"{iface}\" ip6 daddr {net} drop\n }}\n}}\n")
+    stopping = False
+
+    def stop(signum, frame):  # noqa: ANN001
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    held: list[tuple[float, int, bytes]] = []
+    n = sent = 0
+    print("ready", flush=True)
+    try:
+        while not stopping:
+            timeout = 0.2 if not held else max(0.0, held[0][0] - time.monotonic())
+            ready, _, _ = select.select([rx], [], [], timeout)
+            if ready:
+                data, addr = rx.recvfrom(65535)
+                if addr[2] == PACKET_HOST and len(data) >= 54:
+                    packet = data[14:]
+                    dst = packet[24:40]
+                    if bytes(a & m for a, m in zip(dst, mask)) == base and packet[7] > 1:
+                        n += 1
+                        heapq.heappush(held, (time.monotonic() + delay, n, packet[:7] + bytes([packet[7] - 1]) + packet[8:]))
+            now = time.monotonic()
+            while held and held[0][0] <= now:
+                _, _, packet = heapq.heappop(held)
+                try:
+                    tx.sendto(packet, (socket.inet_ntop(socket.AF_INET6, packet[24:40]), 0))
+                    sent += 1
+                except OSError:
+                    pass
+    finally:
+        subprocess.run(["nft", "delete", "table", "ip6", TABLE], capture_output=True)
+        print(f"delayed {sent} of {n}", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="harness.faults.delay", description=__doc__.splitlines()[0])
+    p.add_argument("--iface", required=True)
+    p.add_argument("--prefix", required=True)
+    p.add_argument("--delay", type=float, required=True, help="seconds")
+    a = p.parse_args(argv)
+    return run(a.iface, a.prefix, a.delay)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
