@@ -136,7 +136,9 @@ def run_flow_phases(tb, tester, tmp_path: Path, hmipv6: bool) -> dict:
     window = max(1.0, 1.25 * t.max_bindack_timeout)  # >= one retransmission interval of what must not appear
     report: dict = {"hmipv6": hmipv6, "delay_s": DELAY, "rate_pps": FLOW_RATE, "phases": {}}
     procs: list[Proc] = []
+    first = tester.mark()
     tb.start_service("mn")
+    lcoas: list[str] = []
     try:
         # 1. registration: MAP1 (HMIPv6), HA, CN1 with return routability
         def registered(s: dict) -> bool:
@@ -233,6 +235,12 @@ def run_flow_phases(tb, tester, tmp_path: Path, hmipv6: bool) -> dict:
                                       alive=flow_frame(None, None, lcoa3), since=mark)
             assert offending is None, "HMIPv6 switched off, yet a BU went to a MAP"
         time.sleep(0.5)
+        lcoas = [lcoa1, lcoa2, lcoa3]
+        if hmipv6:  # base §6.6: no LCoA ever reaches the CN or the HA (at any tunnel depth, on their links)
+            leaked = [f for f in tester.frames(first, ["cn", "home"])
+                      if any(layer.src in lcoas or layer.dst in lcoas for layer in ipv6_layers(f.pkt))]
+            assert not leaked, f"an LCoA reached the CN/HA side: {leaked[0].pkt.summary()}"
+            report["frames_checked_for_lcoa"] = len(tester.frames(first, ["cn", "home"]))
     finally:
         for proc in reversed(procs):
             proc.stop()
@@ -257,6 +265,7 @@ def run_flow_phases(tb, tester, tmp_path: Path, hmipv6: bool) -> dict:
 def test_hmipv6_end_to_end(tb, tester, tmp_path) -> None:
     report = run_flow_phases(tb, tester, tmp_path, hmipv6=True)
     assert report["previous_map_forwarded"] >= 1
+    assert report["frames_checked_for_lcoa"] > 100  # the §6.6 check looked at real traffic
 
 
 def test_plain_mobile_ipv6_baseline(tb, tester, tmp_path) -> None:
