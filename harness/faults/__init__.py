@@ -1,1 +1,14 @@
-"""Faults the harness injects into a testbed: path delay (more in the failure-injection issue)."""
+"""Faults the harness injects into a testbed (base §10 MAP failures and the network around them).
+
+Public API: :class:`Fault` (apply / remove / context manager, ``applied_at`` / ``removed_at``), the faults in
+:data:`KINDS`, :class:`FaultNotSupported` (the node cannot take it: NOT APPLICABLE) and :class:`FaultError`
+(infrastructure).  :mod:`.delay` is the userspace delay line (this kernel has no netem).
+"""
+
+from .library import (
+    KINDS, NFT_PREFIX, EchoLoss, Fault, FaultError, FaultNotSupported, LinkFlap, MapCrash, MapPreference, PacketLoss,
+    Partition, ZeroLifetimeMap,
+)
+
+__all__ = ["KINDS", "NFT_PREFIX", "EchoLoss", "Fault", "FaultError", "FaultNotSupported", "LinkFlap", "MapCrash",
+           "MapPreference", "PacketLoss", "Partition", "ZeroLifetimeMap"]

@@ -19,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -347,6 +349,15 @@ class NetnsTestbed(TestbedBackend):
             return
         if proc.poll() is None:
             runstate.destroy_process(proc.pid)
+        proc.wait(timeout=5)
+
+    def kill_service(self, node: str) -> None:
+        """Crash the node's HMIPv6 daemon: SIGKILL, so it cleans nothing up (its nftables table, kernel routes and
+        control socket stay, as after a real crash).  ``start_service`` brings it back."""
+        proc = self._daemons.pop(node, None)
+        if proc is None or proc.poll() is not None:
+            raise TestbedError(f"{node}: its HMIPv6 daemon is not running")
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=5)
 
     def service_running(self, node: str) -> bool:
