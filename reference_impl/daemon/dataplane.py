@@ -261,3 +261,22 @@ class Ip6tnlPlane(TunnelPlane):
             self.log("nft_error", error=str(exc).splitlines()[0], action="giving up for this binding")
 
     on_data = Seg6Plane.on_data  # reverse tunnels only; the kernel route encapsulates packets for RCoAs
+
+
+DATA_PLANES = ("userspace", "seg6", "ip6tnl")
+
+
+def make_plane(data_plane: str, core, address: bytes, own: set[bytes], raw: RawSender, table: Table, log,
+               home_iface: str) -> TunnelPlane:
+    """The MAP's or HA's data plane by its configured name (one of :data:`DATA_PLANES`)."""
+    if data_plane == "seg6":
+        return Seg6Plane(core, address, own, raw, table, log, home_iface)
+    if data_plane == "ip6tnl":
+        return Ip6tnlPlane(core, address, own, raw, table, log)
+    return TunnelPlane(core, address, own, raw, table, log)
+
+
+def close_plane(plane: TunnelPlane) -> None:
+    """At exit: remove the kernel routes (and device) a kernel data plane installed."""
+    if isinstance(plane, (Seg6Plane, Ip6tnlPlane)):
+        plane.flush()

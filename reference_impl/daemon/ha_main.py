@@ -18,7 +18,7 @@ from collections.abc import Callable
 from ..ha.core import HaCore
 from ..wire import fmt
 from .config import ConfigError, ha_config, ha_interfaces, load_config
-from .dataplane import Ip6tnlPlane, KernelSupportError, Seg6Plane, TunnelPlane, flush_ip6tnl, prepare_ip6tnl
+from .dataplane import DATA_PLANES, KernelSupportError, close_plane, flush_ip6tnl, make_plane, prepare_ip6tnl
 from .linkio import LinkSocket
 from .nft import NftError, Table
 from .runner import Daemon, open_log, signalling_filter
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None, core_factory: Callable[..., HaCore] = Ha
         if cfg.role != "ha":
             raise ConfigError(args.config, f"role is {cfg.role!r}, not 'ha'")
         data_plane = cfg.section.pop("data_plane", "userspace")
-        if data_plane not in ("userspace", "seg6", "ip6tnl"):
+        if data_plane not in DATA_PLANES:
             raise ConfigError(args.config,
                               f"ha: data_plane must be 'userspace', 'seg6' or 'ip6tnl', got {data_plane!r}")
         links = _open_links(args.config, ha_interfaces(cfg))
@@ -84,12 +84,7 @@ def main(argv: list[str] | None = None, core_factory: Callable[..., HaCore] = Ha
             flush_ip6tnl()
         print(f"hmipv6-ha: {args.config}: control_socket {cfg.control_socket}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    if data_plane == "seg6":
-        plane = Seg6Plane(core, core_cfg.address, own, daemon.raw, table, log, core_cfg.home_iface)
-    elif data_plane == "ip6tnl":
-        plane = Ip6tnlPlane(core, core_cfg.address, own, daemon.raw, table, log)
-    else:
-        plane = TunnelPlane(core, core_cfg.address, own, daemon.raw, table, log)
+    plane = make_plane(data_plane, core, core_cfg.address, own, daemon.raw, table, log, core_cfg.home_iface)
     daemon.on_action, daemon.on_data = plane.on_action, plane.on_data
     daemon.extra_state = lambda: {"dataplane": data_plane, "dataplane_counters": dict(plane.counters)}
     if not core_cfg.proxy_nd:
@@ -101,8 +96,7 @@ def main(argv: list[str] | None = None, core_factory: Callable[..., HaCore] = Ha
         daemon.run()
     finally:
         table.remove()
-        if isinstance(plane, (Seg6Plane, Ip6tnlPlane)):
-            plane.flush()
+        close_plane(plane)
     return 0
 
 

@@ -11,7 +11,7 @@ from ..map.core import MapCore
 from ..wire import fmt
 from .config import ConfigError, load_config, map_config
 from .advertiser import MapWithAdvertiser, advertiser
-from .dataplane import Ip6tnlPlane, KernelSupportError, Seg6Plane, TunnelPlane, prepare_ip6tnl
+from .dataplane import DATA_PLANES, KernelSupportError, close_plane, make_plane, prepare_ip6tnl
 from .linkio import LinkSocket
 from .nft import NftError, Table
 from .runner import Daemon, open_log, signalling_filter
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None, core_factory: Callable[..., MapCore] = M
             raise ConfigError(args.config, f"role is {cfg.role!r}, not 'map'")
         data_plane = cfg.section.pop("data_plane", "userspace")
         advertise = cfg.section.pop("advertise", [])  # [{iface, max_interval, min_interval, ...}] (§7.1.2)
-        if data_plane not in ("userspace", "seg6", "ip6tnl"):
+        if data_plane not in DATA_PLANES:
             raise ConfigError(args.config,
                               f"map: data_plane must be 'userspace', 'seg6' or 'ip6tnl', got {data_plane!r}")
         names = list(dict.fromkeys([cfg.section.get("home_iface"), *cfg.section.get("listen", []),
@@ -67,12 +67,7 @@ def main(argv: list[str] | None = None, core_factory: Callable[..., MapCore] = M
         set_preference = lambda now, arg: core.set_preference(int(arg))  # noqa: E731
     daemon = Daemon("map", driven, links, log, cfg.control_socket, _signalling if not advertise else _with_rs,
                     commands={"set-preference": set_preference})
-    if data_plane == "seg6":
-        plane = Seg6Plane(core, core_cfg.address, own, daemon.raw, table, log, core_cfg.home_iface)
-    elif data_plane == "ip6tnl":
-        plane = Ip6tnlPlane(core, core_cfg.address, own, daemon.raw, table, log)
-    else:
-        plane = TunnelPlane(core, core_cfg.address, own, daemon.raw, table, log)
+    plane = make_plane(data_plane, core, core_cfg.address, own, daemon.raw, table, log, core_cfg.home_iface)
     daemon.on_action, daemon.on_data = plane.on_action, plane.on_data
     daemon.extra_state = lambda: {"dataplane": data_plane, "dataplane_counters": dict(plane.counters)}
     log("starting", config=args.config, edition=cfg.edition, address=core_cfg.address, dad=core_cfg.dad)
@@ -80,8 +75,7 @@ def main(argv: list[str] | None = None, core_factory: Callable[..., MapCore] = M
         daemon.run()
     finally:
         table.remove()
-        if isinstance(plane, (Seg6Plane, Ip6tnlPlane)):
-            plane.flush()
+        close_plane(plane)
     return 0
 
 

@@ -21,27 +21,11 @@ from pathlib import Path
 import pytest
 
 from harness import paths
-from harness.testbed import load, open_backend
-from harness.tester import Tester
 from harness.tester.packets import MIP6MH_BU, UDP, IPv6, ipv6_layers
 
 pytestmark = pytest.mark.netns
 
 FLOW_PORT, FLOW_RATE, DELAY = 9000, 100.0, 0.1
-
-
-@pytest.fixture(scope="module")
-def tb():
-    backend = open_backend(load(paths.DEFAULT_TESTBED))
-    with backend:
-        yield backend
-
-
-@pytest.fixture
-def tester(tb):
-    t = Tester(tb)
-    yield t
-    t.close()
 
 
 # -- helpers ----------------------------------------------------------------------------------------------------

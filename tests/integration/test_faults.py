@@ -8,27 +8,11 @@ import subprocess
 
 import pytest
 
-from harness import nodeops, paths
+from harness import nodeops
 from harness.faults import EchoLoss, LinkFlap, MapCrash, MapPreference, PacketLoss, Partition, ZeroLifetimeMap
-from harness.testbed import load, open_backend
-from harness.tester import Tester
 from harness.tester.packets import ICMPv6EchoReply, ICMPv6EchoRequest, ICMPv6ND_RA, ICMPv6NDOptMAP, IPv6
 
 pytestmark = pytest.mark.netns
-
-
-@pytest.fixture(scope="module")
-def tb():
-    backend = open_backend(load(paths.DEFAULT_TESTBED))
-    with backend:
-        yield backend
-
-
-@pytest.fixture(scope="module")
-def tester(tb):
-    t = Tester(tb)
-    yield t
-    t.close()
 
 
 def addr(tb, node: str, link: str) -> str:

@@ -29,12 +29,6 @@ CN1 = "2001:db8:20::10"
 
 
 @pytest.fixture(scope="module")
-def tb():
-    with open_backend(load(paths.DEFAULT_TESTBED)) as backend:
-        yield backend
-
-
-@pytest.fixture(scope="module")
 def tester(tb):
     t = Tester(tb)
     t.impersonate("acc1", LCOA)  # the tester-played MN owns its LCoA on AR1's link

@@ -6,28 +6,13 @@ import subprocess
 
 import pytest
 
-from harness import nodeops, paths
-from harness.testbed import load, open_backend
-from harness.tester import Tester
+from harness import nodeops
 from harness.tester import pcap
 from harness.tester.packets import (
     ICMPv6EchoRequest, ICMPv6ND_NS, IPv6, IPv6ExtHdrDestOpt, MIP6MH_BU, Ether, innermost, ipv6_layers,
 )
 
 pytestmark = pytest.mark.netns
-
-
-@pytest.fixture(scope="module")
-def tb():
-    with open_backend(load(paths.DEFAULT_TESTBED)) as backend:
-        yield backend
-
-
-@pytest.fixture(scope="module")
-def tester(tb):
-    t = Tester(tb)
-    yield t
-    t.close()
 
 
 @pytest.fixture(scope="module")

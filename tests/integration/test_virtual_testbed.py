@@ -16,24 +16,9 @@ from harness.drivers import SshDriver
 from harness.errors import HostKeyMismatchError
 from harness.testbed import load, open_backend
 from harness.testbed import runstate
-from harness.tester import Tester
 from harness.tester.packets import ICMPv6EchoReply, ICMPv6EchoRequest, IPv6
 
 pytestmark = pytest.mark.netns
-
-
-@pytest.fixture(scope="module")
-def tb():
-    backend = open_backend(load(paths.DEFAULT_TESTBED))
-    with backend:
-        yield backend
-
-
-@pytest.fixture(scope="module")
-def tester(tb):
-    t = Tester(tb)
-    yield t
-    t.close()
 
 
 def _ours(prefix: str) -> list[str]:
