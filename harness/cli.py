@@ -4,6 +4,8 @@
     hmipv6ct testbed up|down|check [FILE]
     hmipv6ct clean [--all]
     hmipv6ct list
+    hmipv6ct fault apply|remove KIND [--testbed FILE] [NAME=VALUE ...]   (against a testbed left up)
+    hmipv6ct fault list [--testbed FILE]
 """
 
 from __future__ import annotations
@@ -81,6 +83,15 @@ def _parser() -> argparse.ArgumentParser:
     lst = sub.add_parser("list", help="list the test purposes with their IDs and clauses")
     lst.add_argument("--dut-role", choices=("map", "mn", "ar", "all"), default="all")
     lst.set_defaults(func=cmd_list)
+
+    fault = sub.add_parser("fault", help="apply, remove or list faults on a testbed left up by 'testbed up'")
+    fault.add_argument("action", choices=("apply", "remove", "list"))
+    fault.add_argument("kind", nargs="?", help="zero_lifetime_map, echo_loss, map_preference, link_down, "
+                                                "partition, packet_loss, map_crash")
+    fault.add_argument("params", nargs="*", metavar="NAME=VALUE",
+                       help="the fault's parameters, e.g. ar=ar1 map_node=map1 percent=50")
+    fault.add_argument("--testbed", type=Path, default=None)
+    fault.set_defaults(func=cmd_fault)
     return p
 
 
@@ -129,19 +140,23 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
 def _combine(run_dir: Path, roles: list[str]) -> None:
     """results.json at the top of a multi-role run: every role's results, with its provenance."""
     from harness import results
+    from harness.coverage import summary as coverage_summary
 
     combined: dict[str, object] = {"suite": "hmipv6-conformance", "roles": {}, "results": [], "counts": {},
-                                   "interrupted": False}
+                                   "interrupted": False, "requirements": []}
     for role in roles:
         path = run_dir / role / results.RESULTS
         if not path.exists():
             continue
         doc = json.loads(path.read_text())
-        combined["roles"][role] = {k: v for k, v in doc.items() if k != "results"}
+        combined["roles"][role] = {k: v for k, v in doc.items() if k not in ("results", "requirements")}
         combined["results"] += doc["results"]
+        # the requirement coverage of each role's run, each record naming its role
+        combined["requirements"] += [{"role": role, **r} for r in doc.get("requirements", [])]
         combined["interrupted"] = combined["interrupted"] or doc.get("interrupted", False)
         for verdict, n in doc.get("counts", {}).items():
             combined["counts"][verdict] = combined["counts"].get(verdict, 0) + n
+    combined["requirements_summary"] = coverage_summary(combined["requirements"])
     (run_dir / results.RESULTS).write_text(json.dumps(combined, indent=2))
 
 
@@ -208,6 +223,67 @@ def cmd_testbed(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 # -- clean, list ------------------------------------------------------------------------
+def _fault_params(items: list[str]) -> dict[str, object]:
+    params: dict[str, object] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise HarnessError(f"fault parameter {item!r} is not NAME=VALUE")
+        params[name] = int(value) if value.isdigit() else value
+    return params
+
+
+def cmd_fault(args: argparse.Namespace, extra: list[str]) -> int:
+    """Faults on a running virtual testbed; what is applied is recorded in its state, so ``remove`` (another
+    process, later) and ``list`` know it."""
+    from harness.faults import KINDS, FaultNotSupported
+    from harness.testbed import load, resume_backend
+
+    path = args.testbed or paths.default_testbed()
+    spec = load(path)
+    backend = resume_backend(spec)
+    if backend is None:
+        print(f"hmipv6ct: error: {path} is not up: run 'hmipv6ct testbed up {path}' first", file=sys.stderr)
+        return 1
+    state = backend.state_required()
+    if args.action == "list":
+        for rec in state.faults:
+            print(json.dumps(rec))
+        print(f"{len(state.faults)} fault(s) applied on {state.prefix}")
+        return 0
+    if args.kind not in KINDS:
+        print(f"hmipv6ct: error: unknown fault {args.kind!r} (known: {', '.join(KINDS)})", file=sys.stderr)
+        return 2
+    params = _fault_params(args.params)
+    try:
+        fault = KINDS[args.kind](backend, **params)
+    except TypeError as exc:
+        print(f"hmipv6ct: error: {args.kind}: {exc}", file=sys.stderr)
+        return 2
+    except FaultNotSupported as exc:
+        print(f"hmipv6ct: {exc}", file=sys.stderr)
+        return 3
+    try:
+        if args.action == "apply":
+            fault.apply()
+            state.faults.append({**fault.record(), "args": params})
+            state.save()
+            print(f"applied {fault.describe()} at {fault.applied_at:.6f}")
+        else:
+            applied = [r for r in state.faults if r["fault"] == args.kind and r["args"] == params]
+            if not applied:
+                print(f"hmipv6ct: error: {fault.describe()} is not applied (see 'hmipv6ct fault list')", file=sys.stderr)
+                return 1
+            fault.applied_at = applied[0]["applied_at"]
+            fault.remove()
+            state.faults.remove(applied[0])
+            state.save()
+            print(f"removed {fault.describe()} at {fault.removed_at:.6f}")
+    finally:
+        backend.close_drivers()
+    return 0
+
+
 def cmd_clean(args: argparse.Namespace, extra: list[str]) -> int:
     from harness.testbed import runstate
 
@@ -230,8 +306,12 @@ def cmd_list(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_requirements(args: argparse.Namespace, extra: list[str]) -> int:
-    """The catalogue, with the test purposes that judge each requirement (collected from the suite)."""
+    """The catalogue, with the test purposes that judge each requirement (collected from the suite) and its
+    status (covered, untested -- the §12 security requirements always, until the security issue lands --
+    or not-testable): see :mod:`harness.coverage`."""
     from conformance.catalog import load_catalog
+
+    from harness import coverage
 
     catalog = load_catalog()
     tests = _tests_by_requirement()
@@ -246,21 +326,30 @@ def cmd_requirements(args: argparse.Namespace, extra: list[str]) -> int:
                 continue
             if args.edition and edition not in ("rfc4140", "rfc5380") and not req.inherited:
                 continue
+            status, status_reason = coverage.status(req, tests.get(req.id, []), catalog)
             rows.append({"id": req.id, "edition": edition, "section": req.section.get(edition),
                          "paragraph": req.paragraph.get(edition), "keyword": req.keyword or "(binding)",
                          "actor": req.actor, "text": req.text_for(edition) or req.text, "tests": tests.get(req.id, []),
                          "testable": req.testable, "reason": req.reason, "inherited": req.inherited,
-                         "resolution": req.resolution})
+                         "resolution": req.resolution, "status": status, "status_reason": status_reason})
     if args.format == "json":
         print(json.dumps(rows, indent=1))
         return 0
     for r in rows:
-        status = ", ".join(r["tests"]) or ("untested" if r["testable"] else f"not testable: {r['reason']}")
+        if r["status"] == coverage.COVERED:
+            status = ", ".join(r["tests"])
+        elif r["status"] == coverage.UNTESTED:
+            status = "untested" + (f": {r['status_reason']}" if r["status_reason"] in coverage.PENDING.values() else "")
+        else:
+            status = f"not testable: {r['status_reason']}"
         print(f"{r['id']:<34} {r['edition']:<8} §{str(r['section']):<7} {r['keyword']:<12} "
               f"{'/'.join(r['actor']):<10} {status[:70]}")
-    print(f"{len(rows)} requirements; {sum(1 for r in rows if r['tests'])} judged by a test purpose, "
-          f"{sum(1 for r in rows if r['testable'] and not r['tests'])} testable but untested, "
-          f"{sum(1 for r in rows if not r['testable'])} not testable")
+    count = {s: sum(1 for r in rows if r["status"] == s) for s in (coverage.COVERED, coverage.UNTESTED,
+                                                                     coverage.NOT_TESTABLE)}
+    pending = sum(1 for r in rows if r["status_reason"] in coverage.PENDING.values())
+    print(f"{len(rows)} requirements; {count[coverage.COVERED]} judged by a test purpose, "
+          f"{count[coverage.UNTESTED]} untested ({pending} of them held back: "
+          f"{', '.join(sorted(set(coverage.PENDING.values())))}), {count[coverage.NOT_TESTABLE]} not testable")
     return 0
 
 
