@@ -11,6 +11,10 @@ Markers (registered; ``--strict-markers`` rejects others)::
     @pytest.mark.pics("onlink_prefix_list")                  optional features the DUT must claim
     @pytest.mark.edition("rfc4140")                          editions (default: its requirements')
 
+A test purpose may not declare a requirement that :mod:`harness.coverage` holds back as untested (the §12
+security requirements, until the security issue lands).  ``results.json`` lists every requirement of the
+run's role and edition with its status and verdict (:func:`harness.coverage.run_coverage`).
+
 Fixtures: ``testbed`` (session; built once), ``tester``, ``dut`` (a DutHandle, restarted before each
 test for isolation), ``judge`` (the test's :class:`~harness.verdicts.Judgement`), ``evidence`` (the
 test's evidence directory).  Verdicts: see :mod:`harness.verdicts`.
@@ -26,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from harness import paths, results, tshark
+from harness import coverage, paths, results, tshark
 from harness.errors import InfrastructureError
 from harness.testbed import TestbedBackend, load, open_backend
 from harness.verdicts import Inconclusive, Judgement, Verdict, combine, level
@@ -62,6 +66,7 @@ class _Session:
         self.head: dict[str, Any] = {}
         self.entries: list[dict[str, Any]] = []
         self.suite = False  # any test purpose collected
+        self.purposes: dict[str, tuple[str, ...]] = {}  # test purpose ID -> requirements, for this run's role
 
     def load_spec(self):
         if self.spec is None:
@@ -139,6 +144,9 @@ def _validate(item: pytest.Item, m: dict[str, Any], catalog) -> list[str]:
             problems.append(f"unknown requirement {rid}")
         elif catalog[rid].reference_only or catalog[rid].informative:
             problems.append(f"{rid} is a reference-only or informative entry and cannot be judged")
+        elif coverage.pending_reason(catalog[rid], catalog):
+            problems.append(f"{rid} is reported as untested ({coverage.pending_reason(catalog[rid], catalog)}): "
+                            "no test purpose may judge it")
     for role in m["roles"]:
         if role not in ROLES:
             problems.append(f"unknown role {role}")
@@ -185,6 +193,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             drop.append(item)  # another role's test purpose: not part of this run
             continue
         keep.append(item)
+        state.purposes[m["id"]] = m["requirements"]
         # inherited clauses (RFC 6275 ...) apply in both HMIPv6 editions
         editions = m["editions"] or tuple(sorted({e for r in m["requirements"] for e in catalog[r].editions
                                                   if e in EDITIONS})) or EDITIONS
@@ -459,7 +468,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         head = state.head or {"suite": "hmipv6-conformance", "testbed": str(state.testbed_path),
                               "edition": state.edition}
         head = {**head, "pytest_exit_status": int(exitstatus)}
-        results.assemble(state.run_dir, head, interrupted)
+        requirements = None
+        if state.suite and state.catalog is not None:  # every requirement of the role: covered or not
+            requirements = coverage.run_coverage(state.catalog, state.role, state.edition, state.purposes,
+                                                 results.read_journal(state.run_dir))
+        results.assemble(state.run_dir, head, interrupted, requirements)
     if state.suite and int(exitstatus) in (0, 1):
         # the run fails only when an applicable MUST-level test FAILed or ERRORed
         session.exitstatus = 1 if results.must_level_failures(state.entries) or _plain_errors(state) else 0

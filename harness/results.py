@@ -2,7 +2,7 @@
 
 ``results.jsonl`` gets one line per finished test, flushed and synced at once, so a run that is killed
 keeps every result it finished; ``results.json`` is assembled from the journal at the end (and can be
-rebuilt from it by :func:`assemble`).
+rebuilt from it by :func:`assemble`), with the requirement coverage of the run (:mod:`harness.coverage`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import paths
+from harness.coverage import summary as coverage_summary
 
 JOURNAL = "results.jsonl"
 RESULTS = "results.json"
@@ -88,13 +89,19 @@ def must_level_failures(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in entries if e.get("level") == "MUST" and e.get("verdict") in FAILING]
 
 
-def assemble(run_dir: Path, head: dict[str, Any], interrupted: bool = False) -> dict[str, Any]:
+def assemble(run_dir: Path, head: dict[str, Any], interrupted: bool = False,
+             requirements: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Write ``results.json`` from the journal; ``requirements``: the run's requirement coverage
+    (:func:`harness.coverage.run_coverage`), stored with its summary when given."""
     entries = read_journal(run_dir)
     counts: dict[str, int] = {}
     for e in entries:
         counts[e["verdict"]] = counts.get(e["verdict"], 0) + 1
     doc = {**head, "finished": time.time(), "interrupted": interrupted, "counts": counts,
            "must_level_failures": len(must_level_failures(entries)), "results": entries}
+    if requirements is not None:
+        doc["requirements_summary"] = coverage_summary(requirements)
+        doc["requirements"] = requirements
     tmp = run_dir / (RESULTS + ".tmp")
     tmp.write_text(json.dumps(doc, indent=2, default=str))
     tmp.replace(run_dir / RESULTS)

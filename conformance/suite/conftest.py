@@ -34,3 +34,14 @@ def mn(testbed, tester, map_domain):
     played = PlayedMobileNode(tester, link.name, link.members[ar.name].mac, lcoa, rcoa, map_address)
     yield played
     played.release()
+
+
+@pytest.fixture
+def cn(testbed):
+    """(node, address) of the testbed's first correspondent node; the tests drive its pings over its management
+    connection."""
+    node = next((n for n in testbed.spec.nodes.values() if n.role == "cn"), None)
+    if node is None:
+        pytest.skip("NOT APPLICABLE: the testbed has no correspondent node")
+    address = next(i.address.ip for i in node.interfaces.values() if i.address)
+    return node.name, str(address)

@@ -1,7 +1,8 @@
 """MAP test purposes: the binding's effect on traffic (tunnels both ways), DAD and proxy Neighbor Discovery.
 
 Topology: as in test_map_registration (MN' played by the tester on the MAP's first access link); the
-correspondent is the first CN node of the testbed (its pings are driven over its management connection).
+correspondent is the first CN node of the testbed (the ``cn`` fixture; its pings are driven over its management
+connection).
 """
 
 from __future__ import annotations
@@ -16,15 +17,6 @@ from harness.tester.packets import (
 )
 
 pytestmark = pytest.mark.role("map")
-
-
-@pytest.fixture
-def cn(testbed):
-    node = next((n for n in testbed.spec.nodes.values() if n.role == "cn"), None)
-    if node is None:
-        pytest.skip("NOT APPLICABLE: the testbed has no correspondent node")
-    address = next(i.address.ip for i in node.interfaces.values() if i.address)
-    return node.name, str(address)
 
 
 def registered(mn, judge, ba_timeout, seq: int = 1, lifetime: int = 40):

@@ -22,7 +22,7 @@ ENV = dict(os.environ, PYTHONPATH=str(paths.ROOT))
 
 def hmipv6ct(*args: str, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "harness", *args], env=ENV, capture_output=True, text=True,
-                          timeout=120, **kw)
+                          timeout=900, **kw)
 
 
 def test_run_writes_results_junit_and_latest(tmp_path: Path) -> None:
@@ -34,9 +34,9 @@ def test_run_writes_results_junit_and_latest(tmp_path: Path) -> None:
     assert set(doc["roles"]) == {"map", "ar", "mn"}, "--dut-role all judges every role the testbed has"
     smoke = [r for r in doc["results"] if r["nodeid"].endswith("test_testbed_ready")]
     assert [r["verdict"] for r in smoke] == ["PASS"] * 3
-    assert {r["role"] for r in doc["results"] if r["test_purpose"]} == {"map", "ar"}
+    assert {r["role"] for r in doc["results"] if r["test_purpose"]} == {"map", "ar", "mn"}
     assert all(r["verdict"] in ("PASS", "NOT APPLICABLE") for r in doc["results"]), doc["results"]
-    for role in ("map", "ar"):
+    for role in ("map", "ar", "mn"):
         assert (latest / role / "junit.xml").is_file() and (latest / role / "allure-results").is_dir()
         assert (latest / role / "results.jsonl").is_file()
     assert any(p.suffix == ".pcap" for p in (latest / "map" / "evidence").rglob("*"))
@@ -75,3 +75,27 @@ def test_interrupted_run_tears_the_testbed_down(tmp_path: Path, sig: signal.Sign
     assert not run.workdir.exists()
     doc = json.loads((tmp_path / "latest" / "results.json").read_text())
     assert doc["interrupted"] is True
+
+
+def test_fault_apply_list_remove_against_a_testbed_left_up(tmp_path: Path) -> None:
+    """``hmipv6ct fault`` in separate processes: the applied fault is recorded, seen on the node, and removed."""
+    assert hmipv6ct("testbed", "up").returncode == 0
+    try:
+        args = ("packet_loss", "router=rt", "prefix=2001:db8:20::/64", "percent=100")
+        out = hmipv6ct("fault", "apply", *args)
+        assert out.returncode == 0 and "applied packet_loss(rt" in out.stdout, out.stderr
+        listed = hmipv6ct("fault", "list")
+        assert '"fault": "packet_loss"' in listed.stdout and "1 fault(s)" in listed.stdout
+        state = next(r for r in runstate.all_runs() if r.detached)
+        tables = subprocess.run(["ip", "netns", "exec", state.netns_name("rt"), "nft", "list", "tables"],
+                                capture_output=True, text=True).stdout
+        assert "hmipv6ct_fault_packet_loss" in tables
+        assert hmipv6ct("fault", "apply", "no_such_fault").returncode == 2
+        out = hmipv6ct("fault", "remove", *args)
+        assert out.returncode == 0 and "removed packet_loss" in out.stdout, out.stderr
+        tables = subprocess.run(["ip", "netns", "exec", state.netns_name("rt"), "nft", "list", "tables"],
+                                capture_output=True, text=True).stdout
+        assert "hmipv6ct_fault_" not in tables and "0 fault(s)" in hmipv6ct("fault", "list").stdout
+        assert hmipv6ct("fault", "remove", *args).returncode == 1, "removing a fault twice is an error"
+    finally:
+        assert hmipv6ct("testbed", "down").returncode == 0

@@ -9,13 +9,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from variants import VARIANTS  # noqa: E402
 
-from reference_impl.daemon import ar_main, map_main  # noqa: E402
+from reference_impl.daemon import ar_main, map_main, mn_main  # noqa: E402
 
 
 def main() -> int:
     name, argv = sys.argv[1], sys.argv[2:]
     role, _test, _verdict, _requirement, factory = VARIANTS[name]
-    return (map_main if role == "map" else ar_main).main(argv, core_factory=factory)
+    daemon = {"map": map_main, "ar": ar_main, "mn": mn_main}[role]
+    return daemon.main(argv, core_factory=factory)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 Only :mod:`run_variant` (test-only) switches them on, through the daemons' ``core_factory`` parameter;
 the shipped daemons have no configuration key or flag that reaches these.  ``VARIANTS`` maps a
 variant name to (role, test function, expected verdict, requirement the verdict must name, factory).
+``TESTBED`` holds what a variant's run changes in the testbed besides the DUT's command: the PICS the DUT
+must claim for the test purpose to apply, and options for the DUT's daemon configuration.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from reference_impl.actions import Send
+from reference_impl.actions import BindingUpdated, Send
 from reference_impl.ar.core import ArCore
 from reference_impl.map import core as map_core_module
 from reference_impl.map.core import MapCore
@@ -84,6 +86,45 @@ def _ar(**overrides: Callable) -> Callable:
     return factory
 
 
+def _refresh_without_ba(self, original, now, req, binding):
+    """The binding is refreshed, but the BU (A set) is not acknowledged."""
+    return [a for a in original(self, now, req, binding) if not isinstance(a, Send)]
+
+
+def _refresh_keeps_expiry(self, original, now, req, binding):
+    """The refresh is acknowledged with the lifetime granted, but the entry still expires at its first deadline."""
+    expires = binding.expires
+    actions = original(self, now, req, binding)
+    binding.expires = expires
+    self._timers.set(("expire", req.rcoa), expires)
+    return actions
+
+
+def _never_expires(self, original, now, req, **kw):
+    """Bindings are created without an expiry timer: they outlive their granted lifetime."""
+    actions = original(self, now, req, **kw)
+    self._timers.cancel(("expire", req.rcoa))
+    return actions
+
+
+def _refresh_keeps_lcoa(self, original, now, req, binding):
+    """A BU from a new LCoA is acknowledged, but the binding keeps tunnelling to the old one."""
+    old = binding.lcoa
+    actions = original(self, now, req, binding)
+    if binding.lcoa != old:
+        binding.lcoa = old
+        actions = [a for a in actions if not isinstance(a, BindingUpdated)]
+    return actions
+
+
+def _relayed_not_incremented(self, original, iface):
+    """Options learnt from other routers are re-sent with the Dist they arrived with."""
+    own = set(self.table.manual) | ({self.table.local.address} if self.table.local is not None else set())
+    learnt = {key[0] for key in self.table.learned} - own
+    return tuple(dataclasses.replace(o, dist=o.dist - 1) if o.address in learnt else o
+                 for o in original(self, iface))
+
+
 VARIANTS: dict[str, tuple[str, str, str, str, Callable]] = {
     # name: (role, test function, expected verdict, requirement named, core factory)
     "ba-without-rh2": ("map", "test_local_bu_acknowledged", "FAIL", "HMIP-4140-6.2-P2-MUST-2",
@@ -125,4 +166,24 @@ VARIANTS: dict[str, tuple[str, str, str, str, Callable]] = {
     "ar-dist-zero": ("ar", "test_map_option_format", "FAIL", "HMIP-4140-5-P4-MUST-NOT-1",
                      _ar(advertised_map_options=lambda self, original, iface: tuple(
                          dataclasses.replace(o, dist=0) for o in original(self, iface)))),
+    "no-refresh-ba": ("map", "test_binding_refresh", "FAIL", "MIP6-6275-9.5.4-P3-MUST-1",
+                      _map(_refresh=_refresh_without_ba)),
+    "refresh-not-extending": ("map", "test_binding_refresh", "WARN", "MIP6-6275-6.1.8-P30-SHOULD-1",
+                              _map(_refresh=_refresh_keeps_expiry)),
+    "binding-never-expires": ("map", "test_binding_expiry", "FAIL", "MIP6-6275-6.1.7-P18-MUST-1",
+                              _map(_create=_never_expires)),
+    "previous-map-not-repointed": ("map", "test_previous_map_forwarding", "FAIL", "HMIP-4140-6.1-P2-BIND-4",
+                                   _map(_refresh=_refresh_keeps_lcoa)),
+    "map-own-option-dist-two": ("map", "test_own_option_dist_one", "FAIL", "HMIP-4140-5-P4-MUST-1",
+                                _map_config(dist=2)),
+    "ar-relay-without-increment": ("ar", "test_relayed_option_dist_incremented", "FAIL", "HMIP-4140-7.1.1-P2-MUST-1",
+                                   _ar(advertised_map_options=_relayed_not_incremented)),
 }
+
+#: variant -> {"pics": claims added to the testbed's, "daemon_options": merged into the DUT daemon's section}
+TESTBED: dict[str, dict[str, dict]] = {
+    "previous-map-not-repointed": {"pics": {"previous_map_forwarding": True}},
+    "ar-relay-without-increment": {"pics": {"dynamic_map_discovery": True}, "daemon_options": {"discovery": "dynamic"}},
+}
+from variants_mn import MN_VARIANTS  # noqa: E402
+VARIANTS.update(MN_VARIANTS)

@@ -75,7 +75,7 @@ def test_edition(judge):
 
 @tp("T-PICS", "{FORWARDING}", pics=("previous_map_forwarding",))
 def test_pics(judge):
-    judge.check("{FORWARDING}", True, "must not run: the bundled testbed claims no previous-MAP forwarding")
+    judge.check("{FORWARDING}", True, "must not run: the testbed claims no previous-MAP forwarding")
 
 @tp("T-OTHER-ROLE", "{MUST}", role=("mn",))
 def test_other_role(judge):
@@ -91,10 +91,24 @@ def test_self_skip(judge):
 '''
 
 
+def _testbed_without_pics(pytester: pytest.Pytester) -> str:
+    """The bundled testbed with an empty PICS section: these tests must not depend on what it claims."""
+    import yaml
+
+    from harness import paths
+
+    doc = yaml.safe_load(paths.DEFAULT_TESTBED.read_text())
+    doc["pics"] = {}
+    path = pytester.path / "testbed.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return f"--testbed={path}"
+
+
 def run(pytester: pytest.Pytester, *args: str, suite: str = SUITE):
     pytester.makepyfile(test_suite=suite)
     run_dir = pytester.path / "run"
-    result = pytester.runpytest_subprocess(f"--run-dir={run_dir}", "-p", "no:cacheprovider", *args)
+    result = pytester.runpytest_subprocess(f"--run-dir={run_dir}", "-p", "no:cacheprovider",
+                                           _testbed_without_pics(pytester), *args)
     doc = json.loads((run_dir / "results.json").read_text())
     return result, {r["test_purpose"]: r for r in doc["results"]}, doc
 
@@ -224,3 +238,39 @@ def test_negative_judgement_without_a_live_capture_is_inconclusive() -> None:
             t.absent(lambda f: True, window=0.2, alive=lambda f: True)
     finally:
         t.capture.close()
+
+
+SECURITY = "HMIP-4140-12.1-P6-MUST-1"  # BUs MUST be protected with AH or ESP (§12: untested until the security issue)
+
+
+def test_results_list_every_requirement_with_section_12_untested(pytester: pytest.Pytester) -> None:
+    _, by_id, doc = run(pytester)
+    records = {r["id"]: r for r in doc["requirements"]}
+    assert records[MUST]["status"] == "covered"
+    assert set(records[MUST]["tests"]) >= {"T-PASS", "T-FAIL", "T-INCONCLUSIVE", "T-ERROR"}
+    assert records[MUST]["verdict"] == "FAIL", "the worst check point against the requirement"
+    assert records[SHOULD]["judged_by"] == {"T-WARN": "WARN"} and records[SHOULD]["verdict"] == "WARN"
+    assert records[MAY]["judged_by"] == {"T-INFO": "INFO"}
+    # the catalogue says why this one cannot be checked: declaring it (as a PICS basis) does not change that
+    assert (records[FORWARDING]["status"], records[FORWARDING]["verdict"]) == ("not-testable", "NOT TESTABLE")
+    assert ONLY_5380 not in records or records[ONLY_5380]["verdict"] == "NOT APPLICABLE"
+    held = [r for r in doc["requirements"] if r["section"] == "12" or r["section"].startswith("12.")]
+    assert SECURITY in {r["id"] for r in held}, "the MAP run reports the §12 requirements of the MAP"
+    for record in held:
+        assert (record["status"], record["verdict"], record["reason"]) == \
+            ("untested", "UNTESTED", "security issue pending"), record
+    assert doc["requirements_summary"]["status"]["untested"] >= len(held)
+
+
+def test_a_test_purpose_judging_a_section_12_requirement_is_refused(pytester: pytest.Pytester) -> None:
+    suite = f'''
+import pytest
+@pytest.mark.tp(id="T-SEC", title="x")
+@pytest.mark.requirements("{SECURITY}")
+def test_a(judge):
+    judge.check("{SECURITY}", True, "would report a §12 requirement as passed")
+'''
+    pytester.makepyfile(test_suite=suite)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"{SECURITY} is reported as untested (security issue pending)" in result.stderr.str()

@@ -1,0 +1,93 @@
+"""Access router test purposes: dynamic MAP discovery (base §7.1.1; rfc4140 only, PICS dynamic_map_discovery).
+
+Topology: the AR under test (testbeds/virtual.yaml: AR1) between its MAP-facing link (dom1, shared with MAP1) and
+its access link (acc1).  The tester plays an upstream router on the MAP-facing link, advertising a MAP option the
+AR is not configured with, and listens on the access link.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.tester.packets import Ether, ICMPv6ND_RA, ICMPv6ND_RS, ICMPv6NDOptMAP, ICMPv6NDOptSrcLLAddr, IPv6
+
+pytestmark = [pytest.mark.role("ar"), pytest.mark.pics("dynamic_map_discovery")]
+
+UPSTREAM = "fe80::a11:1"  # the link-local address of the router the tester plays on the MAP-facing link
+RELAYED_DIST, RELAYED_PREF, RELAYED_LIFETIME = 2, 7, 600
+
+
+def _map_options(pkt) -> list:
+    return [o for o in pkt.iterpayloads() if isinstance(o, ICMPv6NDOptMAP)]
+
+
+@pytest.fixture
+def upstream(testbed, dut):
+    """(MAP-facing link, address of a MAP this AR is not configured with): the link the DUT shares with one of its
+    MAPs, and the testbed's first other MAP (else a documentation address)."""
+    spec = testbed.spec
+    node = spec.nodes[dut.node]
+    if not node.maps:
+        pytest.skip("NOT APPLICABLE: the testbed configures no MAP for this access router")
+    link = spec.map_link(node.maps[0])
+    others = [m.name for m in spec.nodes_with_role("map") if m.name not in node.maps]
+    address = "2001:db8:ffff::1"
+    for name in others:
+        try:
+            address = spec.map_address(name)
+            break
+        except KeyError:
+            continue
+    return link, address
+
+
+@pytest.mark.tp(id="HMIP-AR-DISC-001", title="Dynamic MAP discovery: a received MAP option is re-sent with Dist + 1")
+@pytest.mark.requirements("HMIP-4140-7.1.1-P2-MUST-1")
+def test_relayed_option_dist_incremented(testbed, dut, tester, upstream, judge) -> None:
+    """
+    Purpose:        A router using dynamic MAP discovery copies a MAP option it receives in a Router Advertisement
+                    and re-sends it, with the Distance field incremented by one, in its own advertisements.
+    Topology:       the tester as an upstream router on the AR's MAP-facing link and as a listener on its access link.
+    Initialisation: DUT restarted; it claims PICS dynamic_map_discovery (and is configured for it).
+    Procedure:      1. From link-local fe80::a11:1 (hop limit 255, router lifetime 0) the tester advertises on the
+                       MAP-facing link a MAP option for a MAP the AR is not configured with (the testbed's other
+                       MAP): Dist 2, Pref 7, R 1, valid lifetime 600 s.
+                    2. The tester solicits on the access link (RS from ::) and collects the AR's advertisements
+                       for MaxRtrAdvInterval + MinDelayBetweenRAs + MAX_RA_DELAY_TIME + 1 s.
+    Judgement:      1. An advertisement on the access link carries a MAP option for that MAP.
+                    2. Its Dist is 3 (the received 2 plus one).
+                    3. Its Pref (7) and R (1) are those received (the option is copied).
+                    (Recorded: the relayed option's valid lifetime -- the AR may count it down, or advertise 0 if
+                    it finds the MAP unreachable, base §10 -- and how many advertisements were seen.)
+    Reference:      base §7.1.1 "Upon reception of a router advertisement with the MAP option, the receiving router
+                    MUST copy the option and re-send it after incrementing the Distance field by one."
+    """
+    link, relayed = upstream
+    access = testbed.spec.access_link_of(dut.node)
+    t = testbed.spec.timers
+    judge.step(f"1. advertise MAP {relayed} with Dist {RELAYED_DIST} on {link.name} from {UPSTREAM}")
+    mark = tester.mark()
+    tester.send(link.name, Ether(dst="33:33:00:00:00:01", src=tester.mac(link.name))
+                / IPv6(src=UPSTREAM, dst="ff02::1", hlim=255) / ICMPv6ND_RA(routerlifetime=0)
+                / ICMPv6NDOptSrcLLAddr(lladdr=tester.mac(link.name))
+                / ICMPv6NDOptMAP(dist=RELAYED_DIST, pref=RELAYED_PREF, R=1, validlifetime=RELAYED_LIFETIME,
+                                 addr=relayed))
+    judge.step(f"2. solicit on {access.name} and collect the AR's advertisements")
+    tester.send(access.name, Ether(dst="33:33:00:00:00:02", src=tester.mac(access.name))
+                / IPv6(src="::", dst="ff02::2", hlim=255) / ICMPv6ND_RS())
+    window = t.max_rtr_adv_interval + t.min_delay_between_ras + t.max_ra_delay_time + 1.0
+    ra = tester.wait_for(lambda f: ICMPv6ND_RA in f.pkt and any(o.addr == relayed for o in _map_options(f.pkt)),
+                         window, mark, [access.name])
+    judge.record("ras_seen", len([f for f in tester.frames(mark, [access.name])
+                                  if not f.outgoing and ICMPv6ND_RA in f.pkt]))
+    judge.check("HMIP-4140-7.1.1-P2-MUST-1", ra is not None,
+                f"an advertisement on {access.name} re-sending the MAP option for {relayed} within {window:.1f} s: "
+                + ("seen" if ra else "none"), frame=ra)
+    opt = next(o for o in _map_options(ra.pkt) if o.addr == relayed)
+    judge.record("relayed_valid_lifetime", opt.validlifetime)
+    judge.check("HMIP-4140-7.1.1-P2-MUST-1", opt.dist == RELAYED_DIST + 1,
+                f"received Dist {RELAYED_DIST}, re-sent Dist {opt.dist} (expected {RELAYED_DIST + 1})",
+                frame=ra, tshark={"icmpv6.opt.map.distance": opt.dist})
+    judge.check("HMIP-4140-7.1.1-P2-MUST-1", opt.pref == RELAYED_PREF and opt.R == 1,
+                f"re-sent Pref {opt.pref} R {opt.R}, received Pref {RELAYED_PREF} R 1",
+                frame=ra, tshark={"icmpv6.opt.map.preference": opt.pref})

@@ -1,0 +1,270 @@
+"""MN test purposes: which MAP the mobile node registers with (base §7.2, §9.1; RFC 5380 §5, §7.1), and what it
+does when no MAP, or no usable MAP, is advertised.
+
+Topology (all of them, conformance/suite/mn_support.py): the mobile node alone on acc0 with the tester, which
+plays the access router R1 (prefix 2001:db8:1f0::/64), two MAPs MAP-A (2001:db8:1a::1) and MAP-B
+(2001:db8:1b::1), the home agent and the correspondents.  The MN is restarted on acc0 before each test and
+stopped after it.
+
+The selection topologies are built so that the §7.2 rule (highest preference) and the §9.1 default (largest
+Dist) pick the same MAP (INC-2): a MN that picks the other one follows neither, which the keyword of §7.2 makes
+a WARN (§9.1 only "proposes" its algorithm).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from conformance.suite import mn_support
+from conformance.suite.mn_support import MAP_A, MAP_B, PREFIX_1, Bu, MapAd, in_prefix, prefix64, same
+
+pytestmark = pytest.mark.role("mn")
+
+
+@pytest.fixture
+def bench(testbed, tester, _dut_session, edition):
+    """The MN restarted on acc0 (see test_mn_registration.bench)."""
+    yield from mn_support.bench(testbed, tester, _dut_session, edition)
+
+
+def _chosen(bench, ads: list[MapAd], since: int, judge) -> tuple[str, Bu]:
+    """Acknowledge every local BU (as the MAP it is addressed to) until the home registration names the primary
+    RCoA; the MAP whose prefix holds it is the one chosen (without a home agent: the first local BU's MAP)."""
+    addresses = [a.address for a in ads]
+    first = bench.wait_local_bu(addresses, since)
+    judge.require(first is not None, f"no local BU to {' or '.join(addresses)}")
+    if bench.home_agent is None:
+        return first.ip.dst, first
+    answered: set[tuple[str, str]] = set()
+    deadline = time.monotonic() + bench.react_timeout
+    hbu = None
+    while hbu is None and time.monotonic() < deadline:
+        for b in bench.bus(bench.local_to(addresses), since):  # a MN may register with several MAPs (§7.2 MAY)
+            if (b.ip.dst, b.hao) not in answered:
+                answered.add((b.ip.dst, b.hao))
+                judge.step(f"local BU to {b.ip.dst} (RCoA {b.hao}): acknowledged")
+                bench.send(bench.ba(b))
+        hbu = bench.wait_home_bu(since, timeout=0.1)
+    judge.require(hbu is not None, "no home registration: the primary MAP cannot be told")
+    chosen = next((a for a in addresses if in_prefix(hbu.coa, prefix64(a))), None)
+    judge.require(chosen is not None, f"the home registration names {hbu.coa}, on no advertised MAP's prefix")
+    return chosen, hbu
+
+
+@pytest.mark.tp(id="HMIP-MN-SEL-001", title="Default MAP selection: the furthest MAP, which also has the highest preference")
+@pytest.mark.requirements("HMIP-4140-7.2-P2-SHOULD-1")
+def test_default_map_selection(bench, judge) -> None:
+    """
+    Purpose:        Offered two MAPs, the MN registers (its primary binding, the one registered with the HA) with
+                    the MAP that both the §9.1 default algorithm (largest Dist) and the §7.2 rule (highest Pref)
+                    select.
+    Topology:       MN -- acc0 -- tester (R1, MAP-A Dist 1 Pref 10, MAP-B Dist 2 Pref 15, HA).
+    Initialisation: MN restarted on acc0.
+    Procedure:      1. R1 advertises both MAP options in one RA.  2. Acknowledge every local BU.  3. The home
+                    registration's care-of address shows the primary MAP.
+    Judgement:      1. The primary MAP is MAP-B (a choice of MAP-A, the nearest and less preferred, is a WARN).
+                    (Recorded: the MAP chosen.)
+    Reference:      base §7.2 "A mobile node SHOULD register with the MAP having the highest preference value.";
+                    §9.1 "this specification proposes that the mobile node uses the following algorithm as a
+                    default ... 2. Arrange MAPs in a descending order, starting with the furthest away MAP".
+    """
+    ads = [MapAd(MAP_A, dist=1, pref=10), MapAd(MAP_B, dist=2, pref=15)]
+    judge.step("1. R1 advertises MAP-A (Dist 1, Pref 10) and MAP-B (Dist 2, Pref 15)")
+    chosen, _ = _chosen(bench, ads, bench.advertise(maps=ads), judge)
+    judge.record("chosen", chosen)
+    judge.check("HMIP-4140-7.2-P2-SHOULD-1", same(chosen, MAP_B),
+                f"registered with {chosen} (Dist 1, Pref 10) rather than {MAP_B} (Dist 2, Pref 15)")
+
+
+@pytest.mark.tp(id="HMIP-MN-SEL-002", title="MAPs at equal distance: the higher preference wins")
+@pytest.mark.requirements("HMIP-4140-7.2-P2-SHOULD-1", "HMIP-5380-5-P10-SHOULD-1")
+def test_equal_distance_preference(bench, judge, edition) -> None:
+    """
+    Purpose:        Offered two MAPs at the same distance, the MN registers with the one with the higher
+                    preference.
+    Topology:       MN -- acc0 -- tester (R1, MAP-A Dist 2 Pref 10, MAP-B Dist 2 Pref 15, HA).
+    Initialisation: MN restarted on acc0.
+    Procedure:      as HMIP-MN-SEL-001, with MAP-A listed first in the RA.
+    Judgement:      1. The primary MAP is MAP-B.
+    Reference:      base §7.2 "A mobile node SHOULD register with the MAP having the highest preference value.";
+                    RFC 5380 §5 (Pref) "When comparing two potential MAPs, the mobile node SHOULD inspect this
+                    field as a tie-breaker for MAPs that have equal Dist values."
+    """
+    ads = [MapAd(MAP_A, dist=2, pref=10), MapAd(MAP_B, dist=2, pref=15)]
+    judge.step("1. R1 advertises MAP-A (Dist 2, Pref 10) and MAP-B (Dist 2, Pref 15)")
+    chosen, _ = _chosen(bench, ads, bench.advertise(maps=ads), judge)
+    judge.record("chosen", chosen)
+    detail = f"registered with {chosen} (Pref 10) rather than {MAP_B} (Pref 15) at equal Dist"
+    judge.check("HMIP-4140-7.2-P2-SHOULD-1", same(chosen, MAP_B), detail)
+    if edition == "rfc5380":
+        judge.check("HMIP-5380-5-P10-SHOULD-1", same(chosen, MAP_B), detail)
+
+
+@pytest.mark.tp(id="HMIP-MN-SEL-003", title="A MAP with preference 0 is not used for a new binding")
+@pytest.mark.requirements("HMIP-4140-7.2-P2-SHOULD-NOT-1", "HMIP-4140-7.1.2-P1-SHOULD-NOT-1")
+def test_preference_zero_not_chosen(bench, judge, edition) -> None:
+    """
+    Purpose:        A MAP advertised with preference 0 is not chosen for a new local binding, even when it is the
+                    furthest.
+    Topology:       MN -- acc0 -- tester (R1, MAP-A Dist 2 Pref 0, MAP-B Dist 1 Pref 10, HA).
+    Initialisation: MN restarted on acc0 (no binding: every binding is new).
+    Procedure:      1. R1 advertises both options.  2. Acknowledge the local BU to MAP-B and the home registration.
+                    3. Poke the MN and watch one more window.
+    Judgement:      1. From the RA to the end of the window no local BU with a non-zero lifetime goes to MAP-A,
+                       while the capture shows the MN alive.
+    Reference:      base §7.2 "A MAP with a preference value of zero SHOULD NOT be used for new local BUs (i.e. the
+                    mobile node can refresh existing bindings but cannot create new ones)."; §7.1.2 "A preference
+                    value of zero means that the MAP SHOULD NOT be chosen by new mobile nodes." (INC-3)
+    """
+    ads = [MapAd(MAP_A, dist=2, pref=0), MapAd(MAP_B, dist=1, pref=10)]
+    judge.step("1. R1 advertises MAP-A (Dist 2, Pref 0) and MAP-B (Dist 1, Pref 10)")
+    since = bench.advertise(maps=ads)
+    bu_b = bench.wait_local_bu(MAP_B, since)
+    if bu_b is not None:
+        judge.step("2. acknowledge the local BU to MAP-B")
+        mark = bench.send(bench.ba(bu_b))
+        hbu = bench.wait_home_bu(mark)
+        if hbu is not None:
+            bench.send(bench.home_ba(hbu))
+    judge.step("3. watch for a local BU to MAP-A")
+    to_a = bench.absent_bu(lambda b: bench.local_to(MAP_A)(b) and b.lifetime > 0, since=since)
+    detail = f"a new local BU (seq {to_a.seq}, lifetime {to_a.lifetime} s) went to MAP-A, advertised with Pref 0" \
+        if to_a is not None else ""
+    judge.check("HMIP-4140-7.2-P2-SHOULD-NOT-1", to_a is None, detail, frame=getattr(to_a, "frame", None))
+    if edition == "rfc4140":
+        judge.check("HMIP-4140-7.1.2-P1-SHOULD-NOT-1", to_a is None, detail)
+
+
+@pytest.mark.tp(id="HMIP-MN-SEL-004", title="MAP option with valid lifetime 0: another MAP is chosen, new bindings made")
+@pytest.mark.requirements("HMIP-4140-7.2-P3-MUST-1", "HMIP-4140-7.2-P3-MUST-NOT-1")
+def test_valid_lifetime_zero_rebinds(bench, judge) -> None:
+    """
+    Purpose:        When the MAP in use is advertised with valid lifetime 0 (MAP failure) the MN stops using it,
+                    registers with another advertised MAP and registers the new RCoA with its HA.
+    Topology:       MN -- acc0 -- tester (R1, MAP-A Dist 2 Pref 15, MAP-B Dist 1 Pref 10, HA).
+    Initialisation: MN restarted on acc0.
+    Procedure:      1. R1 advertises both; the MN registers with MAP-A (and its HA) -- MAP-A is the choice of
+                       both rules; another choice makes the test INCONCLUSIVE.
+                    2. R1 advertises MAP-A with valid lifetime 0 and MAP-B unchanged.
+                    3. Acknowledge the local BU to MAP-B; wait for the home registration.
+                    4. Poke the MN; watch one window.
+    Judgement:      1. A local BU goes to MAP-B                                                   base §7.2 MUST
+                    2. The HA is then given MAP-B's RCoA                                          base §7.2 MUST
+                    3. From step 2 to the end of the window no BU with a non-zero lifetime goes to MAP-A
+                                                                                             base §7.2 MUST NOT
+    Reference:      base §7.2 "A MAP option containing a valid lifetime value of zero means that this MAP MUST NOT
+                    be selected by the MN. A valid lifetime of zero indicates a MAP failure. When this option is
+                    received, a mobile node MUST choose another MAP and create new bindings."
+    """
+    a, b = MapAd(MAP_A, dist=2, pref=15), MapAd(MAP_B, dist=1, pref=10)
+    judge.step("1. register with MAP-A")
+    reg = bench.register([a, b], judge=judge)
+    judge.require(same(reg.map, MAP_A), f"the MN chose {reg.map}; the test needs it on MAP-A")
+    judge.step("2. MAP-A advertised with valid lifetime 0")
+    since = bench.advertise(maps=[MapAd(MAP_A, dist=2, pref=15, valid=0), b])
+    bu_b = bench.wait_local_bu(MAP_B, since)
+    judge.check("HMIP-4140-7.2-P3-MUST-1", bu_b is not None and in_prefix(bu_b.hao, prefix64(MAP_B)),
+                "no local BU to MAP-B after MAP-A failed" if bu_b is None else
+                f"the BU to MAP-B binds {bu_b.hao}, not an RCoA on MAP-B's prefix", frame=getattr(bu_b, "frame", None))
+    judge.step("3. acknowledge it; wait for the home registration")
+    mark = bench.send(bench.ba(bu_b))
+    hbu = bench.wait_home_bu(mark)
+    if bench.home_agent is not None:
+        judge.check("HMIP-4140-7.2-P3-MUST-1", hbu is not None and same(hbu.coa, bu_b.hao),
+                    "no home registration of MAP-B's RCoA" if hbu is None else
+                    f"the home registration names {hbu.coa}, not MAP-B's RCoA {bu_b.hao}")
+        bench.send(bench.home_ba(hbu))
+    judge.step("4. watch for BUs to MAP-A")
+    to_a = bench.absent_bu(lambda x: bench.local_to(MAP_A)(x) and x.lifetime > 0, since=since)
+    judge.check("HMIP-4140-7.2-P3-MUST-NOT-1", to_a is None,
+                f"a BU with lifetime {getattr(to_a, 'lifetime', '')} s went to MAP-A after its valid lifetime 0",
+                frame=getattr(to_a, "frame", None))
+
+
+def _home_bu_from_lcoa(bench, b: Bu) -> bool:
+    return bench.home_bu(b) and not b.tunnelled and in_prefix(b.ip.src, PREFIX_1)
+
+
+@pytest.mark.tp(id="HMIP-MN-MIP6-001", title="No MAP option: plain Mobile IPv6, the LCoA registered with the HA")
+@pytest.mark.requirements("HMIP-4140-7.2-P6-MUST-1", "HMIP-5380-7.1-P2-MUST-NOT-2")
+def test_no_map_option_mobile_ipv6(bench, judge, edition) -> None:
+    """
+    Purpose:        On a link whose Router Advertisements carry no MAP option the MN uses Mobile IPv6: it
+                    registers its on-link care-of address with its HA directly and sends no local BU.
+    Topology:       MN -- acc0 -- tester (R1 without a MAP option, HA).
+    Initialisation: MN restarted on acc0.
+    Procedure:      1. R1 advertises prefix 2001:db8:1f0::/64 without a MAP option.
+                    2. Wait for the home registration; poke the MN and watch one window.
+    Judgement:      (rfc4140) 1. A BU to the HA arrives untunnelled, from an address on 2001:db8:1f0::/64 that
+                       it registers as care-of address, with the home address in its Home Address option.
+                    2. No BU with the M flag set is sent (both editions; in rfc5380 this is the judgement).
+    Reference:      base §7.2 "If no MAP options are found in the router advertisement, the mobile node MUST use
+                    the Mobile IPv6 protocol as specified in [1]."; RFC 5380 §7.1 "If no other MAP is available,
+                    the mobile node MUST NOT attempt to use HMIPv6."
+    """
+    judge.require(bench.home_agent is not None, "the MN has no home agent: Mobile IPv6 cannot be observed")
+    judge.step("1. R1 advertises no MAP option")
+    since = bench.advertise(maps=[])
+    hbu = bench.wait_home_bu(since)
+    judge.record("home_bu", None if hbu is None else f"{hbu.outer.src} -> {hbu.outer.dst}, coa {hbu.coa}")
+    if edition == "rfc4140":
+        ok = hbu is not None and _home_bu_from_lcoa(bench, hbu) and in_prefix(hbu.coa, PREFIX_1) \
+            and same(hbu.hao, bench.home_address)
+        judge.check("HMIP-4140-7.2-P6-MUST-1", ok, "no home registration within "
+                    f"{bench.react_timeout:.1f} s" if hbu is None else
+                    f"home registration {hbu.outer.src} -> {hbu.outer.dst} (tunnelled: {hbu.tunnelled}), care-of "
+                    f"address {hbu.coa}, home address {hbu.hao}: not Mobile IPv6 from the LCoA",
+                    frame=getattr(hbu, "frame", None))
+    if hbu is not None:
+        bench.send(bench.home_ba(hbu))
+    judge.step("2. watch for local BUs (M set)")
+    local = bench.absent_bu(lambda b: b.flag("M"), since=since)
+    requirement = "HMIP-4140-7.2-P6-MUST-1" if edition == "rfc4140" else "HMIP-5380-7.1-P2-MUST-NOT-2"
+    judge.check(requirement, local is None,
+                f"a local BU (M set) went to {getattr(getattr(local, 'ip', None), 'dst', '')} with no MAP advertised",
+                frame=getattr(local, "frame", None))
+
+
+@pytest.mark.tp(id="HMIP-MN-MIP6-002", title="The only MAP fails (valid lifetime 0): back to Mobile IPv6, no more local BUs")
+@pytest.mark.requirements("HMIP-4140-7.2-P3-MUST-2", "HMIP-4140-7.2-P3-MUST-NOT-1", "HMIP-5380-7.1-P2-MUST-NOT-2")
+def test_only_map_fails(bench, judge, edition) -> None:
+    """
+    Purpose:        When the only advertised MAP is announced with valid lifetime 0, the MN stops using HMIPv6:
+                    it registers its on-link care-of address with its HA (rfc4140: "revert to using the Mobile
+                    IPv6 protocol") and sends no more local BUs.
+    Topology:       MN -- acc0 -- tester (R1, MAP-A, HA).
+    Initialisation: MN restarted on acc0.
+    Procedure:      1. Register with MAP-A and the HA.  2. R1 advertises MAP-A with valid lifetime 0.
+                    3. Wait for the home registration; poke the MN and watch one window.
+    Judgement:      1. (rfc4140) A BU to the HA arrives untunnelled from the LCoA, registering it.  base §7.2 MUST
+                    2. No BU with a non-zero lifetime goes to MAP-A                        base §7.2 MUST NOT
+                    3. (rfc5380) No BU with the M flag and a non-zero lifetime is sent     RFC 5380 §7.1 MUST NOT
+    Reference:      base §7.2 "A MAP option containing a valid lifetime value of zero means that this MAP MUST NOT
+                    be selected by the MN. ... If no other MAP is available the mobile node MUST revert to using
+                    the Mobile IPv6 protocol as specified in [1]."; RFC 5380 §7.1 "If no other MAP is available,
+                    the mobile node MUST NOT attempt to use HMIPv6."
+    """
+    judge.require(bench.home_agent is not None, "the MN has no home agent: Mobile IPv6 cannot be observed")
+    judge.step("1. register with MAP-A")
+    reg = bench.register([MapAd(MAP_A)], judge=judge)
+    judge.step("2. MAP-A advertised with valid lifetime 0")
+    since = bench.advertise(maps=[MapAd(MAP_A, valid=0)])
+    hbu = bench.wait_home_bu(since)
+    if edition == "rfc4140":
+        ok = hbu is not None and _home_bu_from_lcoa(bench, hbu) and same(hbu.coa, reg.lcoa)
+        judge.check("HMIP-4140-7.2-P3-MUST-2", ok, "no home registration after the MAP failed" if hbu is None else
+                    f"home registration {hbu.outer.src} -> {hbu.outer.dst} (tunnelled: {hbu.tunnelled}), care-of "
+                    f"address {hbu.coa}: not Mobile IPv6 from the LCoA {reg.lcoa}", frame=getattr(hbu, "frame", None))
+    if hbu is not None:
+        bench.send(bench.home_ba(hbu))
+    judge.step("3. watch for local BUs")
+    local = bench.absent_bu(lambda b: (b.flag("M") or bench.local_to(MAP_A)(b)) and b.lifetime > 0, since=since)
+    to_a = local is not None and same(local.ip.dst, MAP_A) and not local.tunnelled
+    judge.check("HMIP-4140-7.2-P3-MUST-NOT-1", not to_a,
+                f"a BU with lifetime {getattr(local, 'lifetime', '')} s went to MAP-A after its valid lifetime 0",
+                frame=getattr(local, "frame", None))
+    if edition == "rfc5380":
+        judge.check("HMIP-5380-7.1-P2-MUST-NOT-2", local is None,
+                    f"a local BU (flags {getattr(local, 'flags', '')}) was sent with no MAP available")
