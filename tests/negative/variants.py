@@ -149,6 +149,8 @@ VARIANTS: dict[str, tuple[str, str, str, str, Callable]] = {
                         _map_config(onlink_prefixes=None)),
     "no-tunnel": ("map", "test_rcoa_traffic_tunnelled", "FAIL", "HMIP-4140-6.1-P2-BIND-4",
                   _map(tunnel_for=lambda self, original, dst: None)),
+    "no-tunnel-breaks-home-agent": ("map", "test_home_agent_and_correspondent_unchanged", "FAIL",
+                                    "HMIP-4140-6.3-P1-BIND-1", _map(tunnel_for=lambda self, original, dst: None)),
     "drops-reverse-tunnel": ("map", "test_reverse_tunnel_forwarded", "FAIL", "HMIP-4140-6.2-P3-MUST-1",
                              _map(check_reverse_tunnel=lambda self, original, outer, inner: False)),
     "no-reverse-source-check": ("map", "test_reverse_tunnel_source_checked", "FAIL", "MIP6-6275-10.4.5-P4-MUST-1",
