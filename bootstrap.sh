@@ -20,6 +20,12 @@ if [ -n "$missing" ]; then
     apt-get install -y -q --no-install-recommends $missing
 fi
 
+# the reference MN and CN daemons use TUN devices; a minimal container may lack the device node
+if [ ! -c /dev/net/tun ]; then
+    modprobe tun 2>/dev/null || true
+    [ -c /dev/net/tun ] || { mkdir -p /dev/net && mknod -m 600 /dev/net/tun c 10 200; }
+fi
+
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
