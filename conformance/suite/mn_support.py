@@ -45,7 +45,7 @@ from scapy.layers.inet6 import MIP6MH_CoT, MIP6MH_CoTI, MIP6MH_HoT, MIP6MH_HoTI,
 from scapy.packet import Raw
 
 from harness.tester import Frame, Tester
-from harness.tester.mobility import mh_checksum
+from harness.tester.mobility import mh_checksum, mh_pseudo_checksum
 from harness.tester.packets import (
     HAO, MIP6MH_BA, MIP6MH_BU, Ether, ICMPv6EchoRequest, ICMPv6ND_RA, ICMPv6ND_RS, ICMPv6NDOptMAP,
     ICMPv6NDOptPrefixInfo, ICMPv6NDOptSrcLLAddr, IPv6, IPv6ExtHdrRouting, ipv6_layers, link_local_from_mac,
@@ -494,17 +494,6 @@ def _token(kind: str, *parts: str) -> bytes:
     return hashlib.sha1("|".join((kind, *parts)).encode()).digest()[:8]
 
 
-def _checksum(src: str, dst: str, mh: bytes) -> int:
-    data = (ipaddress.IPv6Address(src).packed + ipaddress.IPv6Address(dst).packed
-            + struct.pack("!I3xB", len(mh), 135) + mh)
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
 def signed_ba(seq: int, units: int, kbm: bytes, care_of: str, correspondent: str, home: str) -> bytes:
     """A correspondent's BA (status 0) as Mobility Header bytes, with a Binding Authorization Data option (RFC 6275
     §6.2.7, alignment 8n+2: PadN of 6 octets first) and its checksum (pseudo-header destination = the home address,
@@ -515,7 +504,7 @@ def signed_ba(seq: int, units: int, kbm: bytes, care_of: str, correspondent: str
     data = ipaddress.IPv6Address(care_of).packed + ipaddress.IPv6Address(correspondent).packed + mh_data
     auth = hmac.new(kbm, data, hashlib.sha1).digest()[:12]
     mh = bytearray(mh_data + auth)
-    struct.pack_into("!H", mh, 4, _checksum(correspondent, home, bytes(mh)))
+    struct.pack_into("!H", mh, 4, mh_pseudo_checksum(correspondent, home, bytes(mh)))
     return bytes(mh)
 
 

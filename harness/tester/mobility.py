@@ -8,6 +8,7 @@ reference implementation's codec.
 
 from __future__ import annotations
 
+import socket
 import struct
 
 from harness.tester import packets
@@ -23,6 +24,12 @@ def _sum16(data: bytes) -> int:
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return total
+
+
+def mh_pseudo_checksum(src: str, dst: str, mh: bytes) -> int:
+    """The Mobility Header checksum (RFC 6275 §6.1.1) of ``mh`` (checksum field zero) from ``src`` to ``dst``."""
+    pseudo = socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst)
+    return ~_sum16(pseudo + struct.pack("!I3xB", len(mh), 135) + mh) & 0xFFFF
 
 
 def mh_checksum(frame: bytes) -> tuple[int, int] | None:
