@@ -266,14 +266,31 @@ class Ip6tnlPlane(TunnelPlane):
 DATA_PLANES = ("userspace", "seg6", "ip6tnl")
 
 
-def make_plane(data_plane: str, core, address: bytes, own: set[bytes], raw: RawSender, table: Table, log,
-               home_iface: str) -> TunnelPlane:
-    """The MAP's or HA's data plane by its configured name (one of :data:`DATA_PLANES`)."""
-    if data_plane == "seg6":
-        return Seg6Plane(core, address, own, raw, table, log, home_iface)
+def open_table(name: str, own: set[bytes], data_plane: str) -> Table:
+    """The daemon's nftables table (replacing a stale copy) and, for ``ip6tnl``, the tunnel device.  Raises
+    :class:`NftError` or :class:`KernelSupportError` with nothing left behind."""
+    table = Table(name, [fmt(a) for a in own])
     if data_plane == "ip6tnl":
-        return Ip6tnlPlane(core, address, own, raw, table, log)
-    return TunnelPlane(core, address, own, raw, table, log)
+        try:
+            prepare_ip6tnl()
+        except KernelSupportError:
+            table.remove()
+            raise
+    return table
+
+
+def attach_plane(daemon, data_plane: str, core, address: bytes, own: set[bytes], table: Table, log,
+                 home_iface: str) -> TunnelPlane:
+    """The MAP's or HA's data plane by its configured name (one of :data:`DATA_PLANES`), wired into ``daemon``."""
+    if data_plane == "seg6":
+        plane: TunnelPlane = Seg6Plane(core, address, own, daemon.raw, table, log, home_iface)
+    elif data_plane == "ip6tnl":
+        plane = Ip6tnlPlane(core, address, own, daemon.raw, table, log)
+    else:
+        plane = TunnelPlane(core, address, own, daemon.raw, table, log)
+    daemon.on_action, daemon.on_data = plane.on_action, plane.on_data
+    daemon.extra_state = lambda: {"dataplane": data_plane, "dataplane_counters": dict(plane.counters)}
+    return plane
 
 
 def close_plane(plane: TunnelPlane) -> None:

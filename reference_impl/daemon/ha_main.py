@@ -16,11 +16,10 @@ import sys
 from collections.abc import Callable
 
 from ..ha.core import HaCore
-from ..wire import fmt
 from .config import ConfigError, ha_config, ha_interfaces, load_config
-from .dataplane import DATA_PLANES, KernelSupportError, close_plane, flush_ip6tnl, make_plane, prepare_ip6tnl
+from .dataplane import DATA_PLANES, KernelSupportError, attach_plane, close_plane, flush_ip6tnl, open_table
 from .linkio import LinkSocket
-from .nft import NftError, Table
+from .nft import NftError
 from .runner import Daemon, open_log, signalling_filter
 
 # the HA core's frames: Mobility Headers (Binding Updates), Neighbor Solicitations and Advertisements
@@ -65,17 +64,10 @@ def main(argv: list[str] | None = None, core_factory: Callable[..., HaCore] = Ha
     core = core_factory(core_cfg)
     own = set(core_cfg.addresses)
     try:
-        table = Table(TABLE, [fmt(a) for a in own])  # replaces a stale table of an earlier run
-    except NftError as exc:
+        table = open_table(TABLE, own, data_plane)
+    except (NftError, KernelSupportError) as exc:
         print(f"hmipv6-ha: {exc}", file=sys.stderr)
         return 2
-    if data_plane == "ip6tnl":
-        try:
-            prepare_ip6tnl()
-        except KernelSupportError as exc:
-            table.remove()
-            print(f"hmipv6-ha: {exc}", file=sys.stderr)
-            return 2
     try:
         daemon = Daemon("ha", core, links, log, cfg.control_socket, _signalling)
     except OSError as exc:  # the control socket's directory is missing or not writable
@@ -84,9 +76,7 @@ def main(argv: list[str] | None = None, core_factory: Callable[..., HaCore] = Ha
             flush_ip6tnl()
         print(f"hmipv6-ha: {args.config}: control_socket {cfg.control_socket}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    plane = make_plane(data_plane, core, core_cfg.address, own, daemon.raw, table, log, core_cfg.home_iface)
-    daemon.on_action, daemon.on_data = plane.on_action, plane.on_data
-    daemon.extra_state = lambda: {"dataplane": data_plane, "dataplane_counters": dict(plane.counters)}
+    plane = attach_plane(daemon, data_plane, core, core_cfg.address, own, table, log, core_cfg.home_iface)
     if not core_cfg.proxy_nd:
         log("proxy_nd_off", effect="the daemon does not answer NS for bound home addresses: configure kernel "
                                    "proxy NDP (net.ipv6.conf.IF.proxy_ndp) for them")

@@ -8,12 +8,11 @@ import time
 from collections.abc import Callable
 
 from ..map.core import MapCore
-from ..wire import fmt
 from .config import ConfigError, load_config, map_config
 from .advertiser import MapWithAdvertiser, advertiser
-from .dataplane import DATA_PLANES, KernelSupportError, close_plane, make_plane, prepare_ip6tnl
+from .dataplane import DATA_PLANES, KernelSupportError, attach_plane, close_plane, flush_ip6tnl, open_table
 from .linkio import LinkSocket
-from .nft import NftError, Table
+from .nft import NftError
 from .runner import Daemon, open_log, signalling_filter
 
 # the MAP core's frames: Mobility Headers, Neighbor Solicitations and Advertisements
@@ -46,18 +45,11 @@ def main(argv: list[str] | None = None, core_factory: Callable[..., MapCore] = M
     log = open_log("map", cfg.log_file)
     core = core_factory(core_cfg, cfg.edition)
     own = {core_cfg.address, *core_cfg.extra_addresses}
-    try:
-        table = Table("hmipv6_map", [fmt(a) for a in own])  # replaces a stale table of an earlier run
-    except NftError as exc:
+    try:  # before the control socket exists: a kernel without ip6tnl is a one-line error
+        table = open_table("hmipv6_map", own, data_plane)
+    except (NftError, KernelSupportError) as exc:
         print(f"hmipv6-map: {exc}", file=sys.stderr)
         return 2
-    if data_plane == "ip6tnl":  # before the control socket exists: a kernel without ip6tnl is a one-line error
-        try:
-            prepare_ip6tnl()
-        except KernelSupportError as exc:
-            table.remove()
-            print(f"hmipv6-map: {exc}", file=sys.stderr)
-            return 2
     if advertise:  # the MAP's own option in RAs on the configured interfaces
         driven = MapWithAdvertiser(core, advertiser(core, advertise, {n: l.mac for n, l in links.items()},
                                                     time.monotonic(), cfg.edition))
@@ -65,11 +57,16 @@ def main(argv: list[str] | None = None, core_factory: Callable[..., MapCore] = M
     else:
         driven = core
         set_preference = lambda now, arg: core.set_preference(int(arg))  # noqa: E731
-    daemon = Daemon("map", driven, links, log, cfg.control_socket, _signalling if not advertise else _with_rs,
-                    commands={"set-preference": set_preference})
-    plane = make_plane(data_plane, core, core_cfg.address, own, daemon.raw, table, log, core_cfg.home_iface)
-    daemon.on_action, daemon.on_data = plane.on_action, plane.on_data
-    daemon.extra_state = lambda: {"dataplane": data_plane, "dataplane_counters": dict(plane.counters)}
+    try:
+        daemon = Daemon("map", driven, links, log, cfg.control_socket, _signalling if not advertise else _with_rs,
+                        commands={"set-preference": set_preference})
+    except OSError as exc:  # the control socket's directory is missing or not writable
+        table.remove()
+        if data_plane == "ip6tnl":
+            flush_ip6tnl()
+        print(f"hmipv6-map: {args.config}: control_socket {cfg.control_socket}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    plane = attach_plane(daemon, data_plane, core, core_cfg.address, own, table, log, core_cfg.home_iface)
     log("starting", config=args.config, edition=cfg.edition, address=core_cfg.address, dad=core_cfg.dad)
     try:
         daemon.run()

@@ -30,7 +30,7 @@ from ..actions import Action, AddressAdded, AddressRemoved, MnPathsChanged
 from ..mn.config import MnConfig
 from ..mn.core import MnCore
 from ..mn.dataplane import Paths, incoming, outgoing, upper_layer_mtu
-from ..wire import DecodeError, decode_packet, fmt
+from ..wire import fmt
 from ..wire.addresses import ip6
 from .config import ConfigError, DaemonConfig, load_config
 from .linkio import LinkSocket
@@ -42,9 +42,8 @@ RTMGRP_LINK = 1
 RULE_PRIORITY = "1000"
 ROUTE_PROTO = "99"
 
-_ADDRESS_KEYS = {"home_address", "home_agent"}
-_DAEMON_KEYS = {"tun", "table"}
-_FIXED = {"iface", "link_address", "interface_id", "provisioned_rcoas", "correspondents", "lcoa_source"}
+_DAEMON_KEYS = {"tun", "table"}  # the daemon's own settings; the rest are MnConfig fields
+_CONVERTED = {"iface", "home_address", "home_agent", "correspondents", "interface_id", "provisioned_rcoas"}
 MN_KEYS = ({f.name for f in dataclasses.fields(MnConfig)} - {"link_address", "lcoa_source"}) | _DAEMON_KEYS
 
 
@@ -64,7 +63,7 @@ def mn_config(cfg: DaemonConfig, mac: bytes) -> MnConfig:
         kwargs["provisioned_rcoas"] = tuple((ip6(m), ip6(r)) for m, r in s.get("provisioned_rcoas", ()))
         types = {f.name: f.type for f in dataclasses.fields(MnConfig)}
         for key, value in s.items():
-            if key in kwargs or key in _DAEMON_KEYS or key in _FIXED | _ADDRESS_KEYS:
+            if key in _CONVERTED | _DAEMON_KEYS:
                 continue
             kind = types[key]
             kwargs[key] = (bool(value) if kind == "bool" else int(value) if kind == "int"
@@ -234,14 +233,7 @@ class MnHost:
             self.counters["dropped"] += 1
         else:  # "signal": the core gets the packet as it arrived (it unwraps tunnels itself)
             assert self.daemon is not None
-            try:
-                packet = decode_packet(data)
-            except DecodeError as exc:
-                self.daemon.counters["decode_errors"] += 1
-                self.log("decode_error", iface=iface, reason=str(exc), head=data[:64].hex())
-                return True
-            self.daemon.counters["to_core"] += 1
-            self.daemon.dispatch(self.core.handle(time.monotonic(), iface, packet))
+            self.daemon.to_core(iface, frame)
         return True
 
     def on_tun(self) -> None:

@@ -163,16 +163,19 @@ class Daemon:
             self.counters["frames"] += 1
             if self.on_data is not None and self.on_data(iface, frame):
                 continue
-            if not self.accept(iface, frame):
-                continue
-            try:
-                packet = decode_frame(frame).packet
-            except DecodeError as exc:
-                self.counters["decode_errors"] += 1
-                self.log("decode_error", iface=iface, reason=str(exc), head=frame[:64].hex())
-                continue
-            self.counters["to_core"] += 1
-            self.dispatch(self.core.handle(time.monotonic(), iface, packet))
+            if self.accept(iface, frame):
+                self.to_core(iface, frame)
+
+    def to_core(self, iface: str, frame: bytes) -> None:
+        """Decode an Ethernet frame and give its packet to the core (a malformed one is counted and logged)."""
+        try:
+            packet = decode_frame(frame).packet
+        except DecodeError as exc:
+            self.counters["decode_errors"] += 1
+            self.log("decode_error", iface=iface, reason=str(exc), head=frame[:64].hex())
+            return
+        self.counters["to_core"] += 1
+        self.dispatch(self.core.handle(time.monotonic(), iface, packet))
 
 
 ICMPV6 = 58
