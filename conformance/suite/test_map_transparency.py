@@ -95,8 +95,8 @@ def test_home_agent_and_correspondent_unchanged(testbed, dut, tester, reference_
     router = next(n.name for n in testbed.spec.nodes.values() if n.role == "router")
     mark = tester.mark()
     out = testbed.driver(router).run(f"ping -6 -n -c 3 -i 0.2 -W 2 {home}", timeout=20)
-    via_ha = tester.wait_for(lambda f: len(ipv6_layers(f.pkt)) >= 2 and ipv6_layers(f.pkt)[0].src == ha
-                             and ipv6_layers(f.pkt)[0].dst == rcoa and ICMPv6EchoRequest in f.pkt, 3, mark)
+    via_ha = tester.wait_for(lambda f: len(ls := ipv6_layers(f.pkt)) >= 2 and ls[0].src == ha and ls[0].dst == rcoa
+                             and ICMPv6EchoRequest in f.pkt, 3, mark)
     answered = tester.wait_for(lambda f: ICMPv6EchoReply in f.pkt and ipv6_layers(f.pkt)[-1].src == home, 3, mark)
     judge.check("HMIP-4140-6.3-P1-BIND-1", via_ha is not None and answered is not None and " 0% packet loss" in out.stdout,
                 "the HA did not tunnel the home address's packets to the RCoA" if via_ha is None else
@@ -105,7 +105,7 @@ def test_home_agent_and_correspondent_unchanged(testbed, dut, tester, reference_
     judge.step("3. the correspondent pings the home address")
     mark = tester.mark()
     out = testbed.driver(cn_node).run(f"ping -6 -n -c 3 -i 0.2 -W 2 {home}", timeout=20)
-    ro = tester.wait_for(lambda f: ipv6_layers(f.pkt)[0].src == cn and ipv6_layers(f.pkt)[0].dst == rcoa
+    ro = tester.wait_for(lambda f: len(ls := ipv6_layers(f.pkt)) >= 1 and ls[0].src == cn and ls[0].dst == rcoa
                          and IPv6ExtHdrRouting in f.pkt and f.pkt[IPv6ExtHdrRouting].type == 2
                          and home in f.pkt[IPv6ExtHdrRouting].addresses and ICMPv6EchoRequest in f.pkt, 3, mark)
     judge.check("HMIP-4140-6.4-P1-BIND-1", ro is not None and " 0% packet loss" in out.stdout,

@@ -7,6 +7,7 @@ The harness never imports the reference implementation: it writes the daemons' Y
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from harness.testbed.model import Node, Testbed
@@ -89,8 +90,6 @@ HOME_ADDRESS_IID = 0x100  # the mobile node's home address: home prefix + ::100 
 def mn_config(spec: Testbed, node: Node, workdir: Path, edition: str = "rfc4140") -> dict:
     """The mobile node: its home agent is the testbed's node running hmipv6-ha, its correspondents those running
     hmipv6-cn (route optimisation with each), timers from the profile."""
-    import ipaddress
-
     t = spec.timers
     access = next(i for i in node.interfaces.values() if spec.links[i.link].access)
     section: dict = {"iface": access.name}

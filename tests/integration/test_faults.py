@@ -84,13 +84,17 @@ def test_reachability_faults(tb, make, target) -> None:
     assert deadline_ok, "reachability not restored after the fault was removed"
 
 
-def test_map_crash_loses_state_and_restart_recovers(tb) -> None:
+def test_map_crash_leaves_stale_state_and_restart_recovers(tb) -> None:
+    """A crash is not a clean stop: the daemon is gone but its nftables table stays (a SIGTERM would remove it);
+    the restart answers again with an empty binding cache."""
     ns, show = tb.netns_of("map1"), tb.control_command("map1") + " show"
     run = lambda: subprocess.run(["ip", "netns", "exec", ns, "sh", "-c", show], capture_output=True, text=True)  # noqa: E731
-    assert run().returncode == 0
+    tables = lambda: tb.driver("map1").run("nft list tables").stdout  # noqa: E731
+    assert run().returncode == 0 and "hmipv6_map" in tables()
     with MapCrash(tb, "map1"):
         assert not tb.service_running("map1")
         assert run().returncode != 0, "the crashed MAP still answers its control socket"
+        assert "hmipv6_map" in tables(), "the crash cleaned up like a SIGTERM: not a crash"
     out = run()
     assert out.returncode == 0 and json.loads(out.stdout)["state"]["bindings"] == []
 
