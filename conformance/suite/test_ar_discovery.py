@@ -1,8 +1,8 @@
 """Access router test purposes: dynamic MAP discovery (base §7.1.1; rfc4140 only, PICS dynamic_map_discovery).
 
-Topology: the AR under test (testbeds/virtual.yaml: AR1) between its MAP-facing link (dom1, shared with MAP1) and
-its access link (acc1).  The tester plays an upstream router on the MAP-facing link, advertising a MAP option the
-AR is not configured with, and listens on the access link.
+Topology: the AR under test (testbeds/virtual.yaml: AR1) between its MAP-facing links (dom1, shared with MAP1, and
+up1, the tester's alone) and its access link (acc1).  The tester plays upstream routers on the MAP-facing links,
+advertising MAP options the AR is not configured with, and listens on the access link.
 """
 
 from __future__ import annotations
@@ -19,6 +19,16 @@ RELAYED_DIST, RELAYED_PREF, RELAYED_LIFETIME = 2, 7, 600
 
 def _map_options(pkt) -> list:
     return [o for o in pkt.iterpayloads() if isinstance(o, ICMPv6NDOptMAP)]
+
+
+def _advertise(tester, link: str, source: str, options: list) -> None:
+    """An RA from upstream router ``source`` (link-local, hop limit 255, router lifetime 0) with MAP ``options``
+    ([(address, dist)], Pref 7, R 1, valid lifetime 600 s); no options withdraws what it advertised before."""
+    ra = (Ether(dst="33:33:00:00:00:01", src=tester.mac(link)) / IPv6(src=source, dst="ff02::1", hlim=255)
+          / ICMPv6ND_RA(routerlifetime=0) / ICMPv6NDOptSrcLLAddr(lladdr=tester.mac(link)))
+    for address, dist in options:
+        ra = ra / ICMPv6NDOptMAP(dist=dist, pref=RELAYED_PREF, R=1, validlifetime=RELAYED_LIFETIME, addr=address)
+    tester.send(link, ra)
 
 
 @pytest.fixture
@@ -91,3 +101,80 @@ def test_relayed_option_dist_incremented(testbed, dut, tester, upstream, judge) 
     judge.check("HMIP-4140-7.1.1-P2-MUST-1", opt.pref == RELAYED_PREF and opt.R == 1,
                 f"re-sent Pref {opt.pref} R {opt.R}, received Pref {RELAYED_PREF} R 1",
                 frame=ra, tshark={"icmpv6.opt.map.preference": opt.pref})
+
+
+SECOND_UPSTREAM = "fe80::a11:2"  # the router the tester plays on the AR's second MAP-facing link
+MAP_X, MAP_Y = "2001:db8:ff01::1", "2001:db8:ff02::1"  # two MAPs heard over both links, at different distances
+
+
+@pytest.fixture
+def two_upstreams(testbed, dut, tester):
+    """The DUT's two MAP-facing links on which the tester can play a router (the first shared with its MAP).
+    The options advertised there are withdrawn after the test."""
+    spec = testbed.spec
+    node = spec.nodes[dut.node]
+    links = [spec.links[i.link] for i in node.interfaces.values()
+             if not spec.links[i.link].access and "tester" in spec.links[i.link].members]
+    if node.maps:
+        first = spec.map_link(node.maps[0])
+        links.sort(key=lambda link: link.name != first.name)
+    if len(links) < 2:
+        pytest.skip("NOT APPLICABLE: the testbed gives this access router fewer than two MAP-facing links the "
+                    "tester is on (the requirement is about one MAP heard on two interfaces)")
+    yield links[0], links[1]
+    _advertise(tester, links[0].name, UPSTREAM, [])
+    _advertise(tester, links[1].name, SECOND_UPSTREAM, [])
+
+
+@pytest.mark.tp(id="HMIP-AR-DISC-002",
+                title="Dynamic MAP discovery: the same MAP heard on two interfaces is relayed with the smallest Dist")
+@pytest.mark.requirements("HMIP-4140-7.1.1-P2-MUST-3")
+def test_smallest_dist_across_interfaces(testbed, dut, tester, two_upstreams, judge) -> None:
+    """
+    Purpose:        A router that receives MAP options for the same MAP on two different interfaces chooses the one
+                    with the smallest Distance (and relays it with Dist + 1).
+    Topology:       the tester as two upstream routers, one on each of the AR's MAP-facing links (A: the link it
+                    shares with its MAP, B: a second one), and as a listener on its access link.
+    Initialisation: DUT restarted; it claims PICS dynamic_map_discovery (and is configured for it on both links).
+    Procedure:      1. On link A, from fe80::a11:1, an RA with MAP options for two MAPs the AR is not configured
+                       with: X at Dist 2 and Y at Dist 5.
+                    2. Then on link B, from fe80::a11:2, an RA with X at Dist 5 and Y at Dist 2.  (Whichever rule
+                       other than "smallest" the AR uses -- first heard, last heard, one interface before the
+                       other -- gives Dist 6 for X or for Y.)
+                    3. The tester solicits on the access link and collects the AR's advertisements for
+                       2 × MaxRtrAdvInterval + MinDelayBetweenRAs + MAX_RA_DELAY_TIME + 1 s.
+    Judgement:      1. Advertisements on the access link carry MAP options for both X and Y.
+                    2. In the second such advertisement (the first may have been built between steps 1 and 2),
+                       X and Y both have Dist 3: the smaller received Dist (2) plus one.
+    Reference:      base §7.1.1 "If a router receives more than one MAP option for the same MAP (i.e. the same IP
+                    address in the MAP option), from two different interfaces, it MUST choose the option with the
+                    smallest distance field."
+    """
+    link_a, link_b = two_upstreams
+    access = testbed.spec.access_link_of(dut.node)
+    t = testbed.spec.timers
+    judge.step(f"1. on {link_a.name} from {UPSTREAM}: MAP {MAP_X} Dist 2, MAP {MAP_Y} Dist 5")
+    mark = tester.mark()
+    _advertise(tester, link_a.name, UPSTREAM, [(MAP_X, 2), (MAP_Y, 5)])
+    judge.step(f"2. on {link_b.name} from {SECOND_UPSTREAM}: MAP {MAP_X} Dist 5, MAP {MAP_Y} Dist 2")
+    _advertise(tester, link_b.name, SECOND_UPSTREAM, [(MAP_X, 5), (MAP_Y, 2)])
+    judge.step(f"3. solicit on {access.name} and collect the AR's advertisements")
+    tester.send(access.name, Ether(dst="33:33:00:00:00:02", src=tester.mac(access.name))
+                / IPv6(src="::", dst="ff02::2", hlim=255) / ICMPv6ND_RS())
+    window = 2 * t.max_rtr_adv_interval + t.min_delay_between_ras + t.max_ra_delay_time + 1.0
+
+    def both(f) -> bool:
+        return ICMPv6ND_RA in f.pkt and {MAP_X, MAP_Y} <= {o.addr for o in _map_options(f.pkt)}
+
+    first = tester.wait_for(both, window, mark, [access.name])
+    ra = tester.wait_for(both, window, first.index + 1, [access.name]) if first is not None else None
+    judge.record("ras_with_both", len([f for f in tester.frames(mark, [access.name]) if not f.outgoing and both(f)]))
+    judge.check("HMIP-4140-7.1.1-P2-MUST-3", ra is not None,
+                f"two advertisements on {access.name} relaying both {MAP_X} and {MAP_Y} within {window:.1f} s: "
+                + ("seen" if ra else "fewer than two"), frame=ra)
+    dists = {o.addr: o.dist for o in _map_options(ra.pkt)}
+    judge.record("relayed_dist", {MAP_X: dists[MAP_X], MAP_Y: dists[MAP_Y]})
+    for address, via in ((MAP_X, link_a.name), (MAP_Y, link_b.name)):
+        judge.check("HMIP-4140-7.1.1-P2-MUST-3", dists[address] == 3,
+                    f"MAP {address}: heard with Dist 2 on {via} and Dist 5 on the other link, relayed with Dist "
+                    f"{dists[address]} (expected 3: the smallest plus one)", frame=ra)

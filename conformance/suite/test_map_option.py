@@ -1,14 +1,17 @@
-"""MAP test purposes: the MAP option a MAP originates (PICS map_option_origination).
+"""MAP test purposes: the MAP option a MAP originates (PICS map_option_origination), and the options it relays
+with its own (PICS dynamic_map_discovery, rfc4140).
 
 Topology: the tester listens on the MAP's domain link (testbeds/virtual.yaml: dom1), where the MAP
-advertises its option toward the access routers.
+advertises its option toward the access routers, and plays a router on its upstream link (core).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from harness.tester.packets import ICMPv6ND_RA, ICMPv6NDOptMAP, IPv6, link_local_from_mac
+from harness.tester.packets import (
+    Ether, ICMPv6ND_RA, ICMPv6NDOptMAP, ICMPv6NDOptSrcLLAddr, IPv6, link_local_from_mac,
+)
 
 pytestmark = [pytest.mark.role("map"), pytest.mark.pics("map_option_origination")]
 
@@ -82,3 +85,83 @@ def test_own_option_dist_one(testbed, dut, tester, judge, edition) -> None:
     requirement = "HMIP-4140-5-P4-MUST-1" if edition == "rfc4140" else "HMIP-5380-5-P8-BIND-1"
     judge.check(requirement, own.dist == 1, f"the MAP's own option on its own link has Dist {own.dist}",
                 frame=ra, tshark={"icmpv6.opt.map.distance": own.dist})
+
+
+RELAYING_ROUTER = "fe80::a11:3"  # the router the tester plays on the MAP's upstream link
+OTHER_MAP = "2001:db8:ff03::1"  # a MAP further up the hierarchy, not the DUT
+
+
+@pytest.fixture
+def upstream_link(testbed, dut, tester):
+    """A link of the MAP other than its domain link on which the tester can play a router; the option advertised
+    there is withdrawn after the test."""
+    spec = testbed.spec
+    home = spec.map_link(dut.node)
+    links = [spec.links[i.link] for i in spec.nodes[dut.node].interfaces.values()
+             if i.link != home.name and "tester" in spec.links[i.link].members]
+    if not links:
+        pytest.skip("NOT APPLICABLE: the testbed gives the MAP no link besides its domain link that the tester is on")
+    yield links[0]
+    tester.send(links[0].name, _ra(tester, links[0].name, []))
+
+
+def _ra(tester, link: str, options: list):
+    ra = (Ether(dst="33:33:00:00:00:01", src=tester.mac(link)) / IPv6(src=RELAYING_ROUTER, dst="ff02::1", hlim=255)
+          / ICMPv6ND_RA(routerlifetime=0) / ICMPv6NDOptSrcLLAddr(lladdr=tester.mac(link)))
+    for opt in options:
+        ra = ra / opt
+    return ra
+
+
+@pytest.mark.tp(id="HMIP-MAP-DISC-001", title="A MAP relaying another MAP's option sends its own option with it")
+@pytest.mark.pics("map_option_origination", "dynamic_map_discovery")
+@pytest.mark.edition("rfc4140")
+@pytest.mark.requirements("HMIP-4140-7.1.2-P2-MUST-1", "HMIP-4140-7.1.1-P2-MUST-2", "HMIP-4140-7.1.1-P2-MUST-1")
+def test_own_option_with_relayed(testbed, dut, tester, upstream_link, judge) -> None:
+    """
+    Purpose:        A router that is also a MAP and receives another MAP's option adds its own MAP option and
+                    propagates both, in the same advertisement, toward the ARs; the relayed option's Dist is
+                    incremented by one.
+    Topology:       the tester as a router on the MAP's upstream link (testbeds/virtual.yaml: core) advertising a
+                    MAP higher up the hierarchy, and as a listener on the MAP's domain link (dom1).
+    Initialisation: DUT restarted; it claims PICS map_option_origination and dynamic_map_discovery (rfc4140).
+    Procedure:      1. From fe80::a11:3 (hop limit 255, router lifetime 0) the tester advertises on the upstream
+                       link a MAP option for 2001:db8:ff03::1: Dist 1, Pref 7, R 1, valid lifetime 600 s.
+                    2. The tester collects the MAP's advertisements on its domain link for
+                       2 × MaxRtrAdvInterval + 1 s.
+    Judgement:      1. An advertisement from the MAP carries the option for 2001:db8:ff03::1.
+                    2. The same advertisement carries the MAP's own option (its address).
+                    3. The relayed option has Dist 2 (received 1, plus one).
+    Reference:      base §7.1.2 "If a router that is also a MAP receives advertisements from other MAPs, it MUST
+                    add its own MAP option and propagate both options to the next router or to the AR (if it has
+                    direct connectivity with the AR)."; §7.1.1 "If the receiving router was also a MAP, it MUST
+                    send its own option together with the received option in the same advertisement."; §7.1.1
+                    "...the receiving router MUST copy the option and re-send it after incrementing the Distance
+                    field by one."
+    """
+    spec = testbed.spec
+    home = spec.map_link(dut.node)
+    address = spec.map_address(dut.node)
+    judge.step(f"1. advertise MAP {OTHER_MAP} with Dist 1 on {upstream_link.name} from {RELAYING_ROUTER}")
+    mark = tester.mark()
+    tester.send(upstream_link.name, _ra(tester, upstream_link.name, [
+        ICMPv6NDOptMAP(dist=1, pref=7, R=1, validlifetime=600, addr=OTHER_MAP)]))
+    judge.step(f"2. collect the MAP's advertisements on {home.name}")
+    window = 2 * spec.timers.max_rtr_adv_interval + 1.0
+    ra = tester.wait_for(lambda f: ICMPv6ND_RA in f.pkt and any(
+        isinstance(o, ICMPv6NDOptMAP) and o.addr == OTHER_MAP for o in f.pkt.iterpayloads()),
+        window, mark, [home.name])
+    judge.check("HMIP-4140-7.1.2-P2-MUST-1", ra is not None,
+                f"an advertisement on {home.name} propagating the option for {OTHER_MAP} within {window:.1f} s: "
+                + ("seen" if ra else "none"), frame=ra)
+    options = {o.addr: o for o in ra.pkt.iterpayloads() if isinstance(o, ICMPv6NDOptMAP)}
+    judge.record("options", {a: o.dist for a, o in options.items()})
+    judge.check("HMIP-4140-7.1.1-P2-MUST-2", address in options,
+                f"the advertisement relaying {OTHER_MAP} " + ("also carries" if address in options else
+                                                              "does not carry") + f" the MAP's own option ({address})",
+                frame=ra)
+    judge.check("HMIP-4140-7.1.2-P2-MUST-1", address in options, "own option added to the propagated one", frame=ra)
+    relayed = options[OTHER_MAP]
+    judge.check("HMIP-4140-7.1.1-P2-MUST-1", relayed.dist == 2,
+                f"received Dist 1, propagated Dist {relayed.dist} (expected 2)", frame=ra,
+                tshark={"icmpv6.opt.map.distance": relayed.dist})

@@ -63,6 +63,15 @@ class _LineLoader(yaml.SafeLoader):
     pass
 
 
+def _plain(value: Any) -> Any:
+    """``value`` with the line-tracking containers turned back into dicts and lists (for re-serialising)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _Map:
     result = _Map()
     result.line = node.start_mark.line + 1
@@ -208,7 +217,7 @@ def _node(ctx: _Ctx, name: str, spec: Any, backend: str, environ: Mapping[str, s
     if not isinstance(autostart, bool):
         raise ctx.fail(ctx.line_of(spec, "autostart"), f"{what}: autostart must be true or false")
     return Node(name=name, role=role, management=mgmt, services=list(services), maps=list(maps),
-                daemon_options=dict(options), command=command, autostart=autostart, line=spec.line)
+                daemon_options=_plain(options), command=command, autostart=autostart, line=spec.line)
 
 
 def _management(ctx: _Ctx, what: str, spec: _Map, backend: str, environ: Mapping[str, str]) -> Management:

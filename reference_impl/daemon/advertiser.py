@@ -2,7 +2,9 @@
 
 The MAP core builds the option (Dist, current Pref, R, valid lifetime); an access-router core with no
 prefixes, router lifetime 0 (the MAP is not offered as a default router by these RAs) and the MAP's option
-as its local option sends it with RFC 4861 timing.  ``MapWithAdvertiser`` presents both cores to the event
+as its local option sends it with RFC 4861 timing.  With ``relay_from`` interfaces (rfc4140 dynamic
+discovery) the same core learns other MAPs' options from RAs received there and sends them, Dist + 1,
+together with its own (§7.1.1 ¶2, §7.1.2 ¶2).  ``MapWithAdvertiser`` presents both cores to the event
 loop as one, and keeps the advertised option in step when the preference changes at run time.
 """
 
@@ -14,16 +16,21 @@ from ..actions import Action
 from ..ar.config import ArConfig, ArInterface, FailureDetection
 from ..ar.core import ArCore
 from ..map.core import MapCore
-from ..wire import RouterSolicitation
+from ..wire import RouterAdvertisement, RouterSolicitation
 
 
 def advertiser(map_core: MapCore, interfaces: list[dict[str, Any]], macs: dict[str, bytes], now: float,
-               edition: str) -> ArCore:
+               edition: str, relay_from: tuple[str, ...] = ()) -> ArCore:
+    """The advertising core: ``interfaces`` are the RA specs ({iface, max_interval, ...}), ``relay_from`` the
+    interfaces whose received MAP options are relayed (dynamic discovery; ignored in the rfc5380 edition)."""
     ifaces = tuple(ArInterface(
         name=spec["iface"], link_address=macs[spec["iface"]], advertise=True, prefixes=(), router_lifetime=0,
         max_interval=float(spec.get("max_interval", 600.0)), min_interval=spec.get("min_interval"),
         min_delay_between_ras=spec.get("min_delay_between_ras"), send_map_options=True) for spec in interfaces)
-    return ArCore(ArConfig(interfaces=ifaces, local_map=map_core.map_option(now),
+    listening = tuple(ArInterface(name=name, link_address=macs[name], advertise=False, send_map_options=False,
+                                  listen_map_options=True) for name in relay_from)
+    return ArCore(ArConfig(interfaces=ifaces + listening, local_map=map_core.map_option(now),
+                           discovery="dynamic" if relay_from else "manual",
                            failure_detection=FailureDetection(enabled=False)), edition)
 
 
@@ -32,7 +39,8 @@ class MapWithAdvertiser:
 
     def __init__(self, map_core: MapCore, ar_core: ArCore) -> None:
         self.map, self.ar = map_core, ar_core
-        self._ar_ifaces = {i.name for i in ar_core.config.interfaces}
+        self._ar_ifaces = {i.name for i in ar_core.config.interfaces if i.advertise}
+        self._relay_ifaces = {i.name for i in ar_core.config.interfaces if i.listen_map_options}
 
     def start(self, now: float) -> list[Action]:
         return self.map.start(now) + self.ar.start(now)
@@ -40,6 +48,8 @@ class MapWithAdvertiser:
     def handle(self, now: float, iface: str, packet) -> list[Action]:
         if isinstance(packet.payload, RouterSolicitation):
             return self.ar.handle(now, iface, packet) if iface in self._ar_ifaces else []
+        if isinstance(packet.payload, RouterAdvertisement):
+            return self.ar.handle(now, iface, packet) if iface in self._relay_ifaces else []
         return self.map.handle(now, iface, packet)
 
     def tick(self, now: float) -> list[Action]:

@@ -18,6 +18,7 @@ from .runner import Daemon, open_log, signalling_filter
 # the MAP core's frames: Mobility Headers, Neighbor Solicitations and Advertisements
 _signalling = signalling_filter(protocols=frozenset({135}), icmp_types=frozenset({135, 136}))
 _with_rs = signalling_filter(protocols=frozenset({135}), icmp_types=frozenset({133, 135, 136}))
+_with_rs_ra = signalling_filter(protocols=frozenset({135}), icmp_types=frozenset({133, 134, 135, 136}))
 
 
 def main(argv: list[str] | None = None, core_factory: Callable[..., MapCore] = MapCore) -> int:
@@ -32,11 +33,15 @@ def main(argv: list[str] | None = None, core_factory: Callable[..., MapCore] = M
             raise ConfigError(args.config, f"role is {cfg.role!r}, not 'map'")
         data_plane = cfg.section.pop("data_plane", "userspace")
         advertise = cfg.section.pop("advertise", [])  # [{iface, max_interval, min_interval, ...}] (§7.1.2)
+        relay_from = tuple(cfg.section.pop("relay_from", []))  # learn and relay other MAPs' options (§7.1.2 ¶2)
+        if relay_from and not advertise:
+            raise ConfigError(args.config, "map: relay_from needs 'advertise' (the relayed options go out "
+                                           "in the MAP's own advertisements)")
         if data_plane not in DATA_PLANES:
             raise ConfigError(args.config,
                               f"map: data_plane must be 'userspace', 'seg6' or 'ip6tnl', got {data_plane!r}")
         names = list(dict.fromkeys([cfg.section.get("home_iface"), *cfg.section.get("listen", []),
-                                    *(a["iface"] for a in advertise)]))
+                                    *(a["iface"] for a in advertise), *relay_from]))
         links = {name: LinkSocket(name) for name in names if name}
         core_cfg = map_config(cfg, {n: link.mac for n, link in links.items()})
     except (ConfigError, OSError) as exc:
@@ -52,13 +57,14 @@ def main(argv: list[str] | None = None, core_factory: Callable[..., MapCore] = M
         return 2
     if advertise:  # the MAP's own option in RAs on the configured interfaces
         driven = MapWithAdvertiser(core, advertiser(core, advertise, {n: l.mac for n, l in links.items()},
-                                                    time.monotonic(), cfg.edition))
+                                                    time.monotonic(), cfg.edition, relay_from))
         set_preference = lambda now, arg: driven.set_preference(now, int(arg))  # noqa: E731
     else:
         driven = core
         set_preference = lambda now, arg: core.set_preference(int(arg))  # noqa: E731
     try:
-        daemon = Daemon("map", driven, links, log, cfg.control_socket, _signalling if not advertise else _with_rs,
+        frames = _with_rs_ra if relay_from else _with_rs if advertise else _signalling
+        daemon = Daemon("map", driven, links, log, cfg.control_socket, frames,
                         commands={"set-preference": set_preference})
     except OSError as exc:  # the control socket's directory is missing or not writable
         table.remove()

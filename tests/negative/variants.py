@@ -125,6 +125,31 @@ def _relayed_not_incremented(self, original, iface):
                  for o in original(self, iface))
 
 
+def _relayed_last_heard(self, original, iface):
+    """A MAP heard on several interfaces is relayed with the Dist of the last RA that carried it, not the smallest."""
+    latest: dict[bytes, object] = {}
+    for (address, learnt_on, _), entry in self.table.learned.items():
+        if learnt_on != iface and (address not in latest or entry.expires >= latest[address].expires):
+            latest[address] = entry
+    return tuple(dataclasses.replace(o, dist=latest[o.address].option.dist + 1) if o.address in latest else o
+                 for o in original(self, iface))
+
+
+def _relays_without_own_option(config, edition):
+    """The MAP's RAs drop its own option as soon as it relays another MAP's (patched where the daemon builds its
+    advertiser)."""
+    from reference_impl.daemon import advertiser
+
+    class RelayOnly(ArCore):
+        def advertised_map_options(self, iface):
+            options = super().advertised_map_options(iface)
+            relayed = [o for o in options if self.table.local is None or o.address != self.table.local.address]
+            return tuple(relayed) if relayed else options
+
+    advertiser.ArCore = RelayOnly  # this process runs only the variant
+    return MapCore(config, edition)
+
+
 VARIANTS: dict[str, tuple[str, str, str, str, Callable]] = {
     # name: (role, test function, expected verdict, requirement named, core factory)
     "ba-without-rh2": ("map", "test_local_bu_acknowledged", "FAIL", "HMIP-4140-6.2-P2-MUST-2",
@@ -180,6 +205,10 @@ VARIANTS: dict[str, tuple[str, str, str, str, Callable]] = {
                                 _map_config(dist=2)),
     "ar-relay-without-increment": ("ar", "test_relayed_option_dist_incremented", "FAIL", "HMIP-4140-7.1.1-P2-MUST-1",
                                    _ar(advertised_map_options=_relayed_not_incremented)),
+    "ar-relay-last-heard": ("ar", "test_smallest_dist_across_interfaces", "FAIL", "HMIP-4140-7.1.1-P2-MUST-3",
+                            _ar(advertised_map_options=_relayed_last_heard)),
+    "map-relay-without-own-option": ("map", "test_own_option_with_relayed", "FAIL", "HMIP-4140-7.1.1-P2-MUST-2",
+                                     _relays_without_own_option),
 }
 
 #: variant -> {"pics": claims added to the testbed's, "daemon_options": merged into the DUT daemon's section}

@@ -584,3 +584,41 @@ def test_many_bindings_in_virtual_time():
     while (deadline := core.next_deadline()) is not None:
         removed += len(of(core.tick(deadline), BindingRemoved))
     assert removed == 5000 and len(core.cache) == 0
+
+
+# ------------------------------------------------------------------------ the MAP daemon's advertiser (§7.1.2)
+
+def _advertiser(edition: str = "rfc4140", relay_from: tuple[str, ...] = (ACCESS,)):
+    from reference_impl.daemon.advertiser import MapWithAdvertiser, advertiser
+    core = make(edition)
+    spec = [{"iface": HOME, "max_interval": 1.5, "min_interval": 0.5, "min_delay_between_ras": 0.1}]
+    return MapWithAdvertiser(core, advertiser(core, spec, {HOME: MAP_MAC, ACCESS: PEER_MAC}, 0.0, edition,
+                                              relay_from))
+
+
+def _map_options_sent(actions, iface: str) -> list[w.MapOption]:
+    ras = [s.packet.payload for s in sends(actions)
+           if s.iface == iface and isinstance(s.packet.payload, w.RouterAdvertisement)]
+    return list(ras[-1].map_options) if ras else []
+
+
+@pytest.mark.parametrize("edition, relayed", [("rfc4140", True), ("rfc5380", False)])
+def test_map_relays_other_maps_options_with_its_own(edition, relayed):
+    """§7.1.2 ¶2 / §7.1.1 ¶2 (rfc4140): an option received on a relay_from interface goes out Dist + 1 in the
+    MAP's RAs together with its own option; RFC 5380 has no dynamic discovery, so nothing is relayed."""
+    other = w.ip6("2001:db8:e::1")
+    driven = _advertiser(edition)
+    driven.start(0.0)
+    ra = w.Packet(w.ip6("fe80::99"), w.ALL_NODES,
+                  w.RouterAdvertisement(router_lifetime=0, options=(w.MapOption(other, 2, 7, True, 600),)),
+                  hop_limit=255)
+    driven.handle(0.1, ACCESS, ra)
+    actions = driven.handle(0.2, HOME, w.Packet(w.ip6("fe80::5"), w.ALL_ROUTERS, w.RouterSolicitation()))
+    while not _map_options_sent(actions, HOME):
+        actions += driven.tick(driven.next_deadline())
+    options = {o.address: o for o in _map_options_sent(actions, HOME)}
+    assert options[MAP].dist == 1
+    assert (other in options) is relayed
+    if relayed:
+        assert (options[other].dist, options[other].pref) == (3, 7)
+    assert not _map_options_sent(actions, ACCESS)  # no RAs on the interface it learns from

@@ -172,3 +172,17 @@ def test_one_hmipv6_daemon_per_node_and_autostart_is_boolean(tmp_path: Path) -> 
     tb = load(write(tmp_path, ok), environ={"HMIP_TEST_PW": "pw"})
     assert tb.nodes["mn"].services == ["hmipv6-mn"] and tb.nodes["mn"].autostart is False
     assert tb.nodes["map1"].autostart is True
+
+
+def test_reference_daemon_configs_render_as_yaml(tmp_path: Path) -> None:
+    """Nested daemon_options (e.g. the MAP's relay_from list) reach the daemon's YAML file as plain data."""
+    import yaml
+
+    from harness.testbed.refconfig import RENDER
+    spec = load(Path(__file__).parents[3] / "testbeds" / "virtual.yaml")
+    for node in spec.nodes.values():
+        for service in node.services:
+            text = yaml.safe_dump(RENDER[service](spec, node, tmp_path))
+            assert yaml.safe_load(text)["role"] == service.removeprefix("hmipv6-")
+    assert yaml.safe_load(yaml.safe_dump(RENDER["hmipv6-map"](spec, spec.nodes["map1"], tmp_path)))["map"][
+        "relay_from"] == ["eth0"]
