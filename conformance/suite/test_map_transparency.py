@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from harness.tester.packets import (
-    MIP6MH_BA, ICMPv6EchoReply, ICMPv6EchoRequest, IPv6, IPv6ExtHdrRouting, ipv6_layers,
+    MIP6MH_BA, ICMPv6EchoReply, ICMPv6EchoRequest, IPv6ExtHdrRouting, ipv6_layers,
 )
 
 pytestmark = pytest.mark.role("map")
