@@ -167,3 +167,50 @@ def test_lcoa_outside_prefix_list(dut, mn, judge, ba_timeout) -> None:
                 "no BA" if ba is None else f"BA status {ba.pkt[MIP6MH_BA].status}, expected 129",
                 frame=ba, tshark={"mip6.ba.status": ba.pkt[MIP6MH_BA].status} if ba is not None else None)
     judge.check("MIP6-6275-6.1.8-P9-BIND-1", ba.pkt[MIP6MH_BA].status == 129, "status code value of 129")
+
+
+@pytest.mark.tp(id="HMIP-MAP-PFX-002", title="An RCoA outside the MAP's /64 prefix is rejected (status 132)")
+@pytest.mark.edition("rfc4140")
+@pytest.mark.requirements("MIP6-6275-10.3.1-P5-MUST-1", "MIP6-6275-10.3.1-P5-SHOULD-1", "HMIP-4140-5-P8-MUST-1",
+                          "HMIP-4140-5-P9-MUST-1")
+def test_rcoa_outside_map_prefix(dut, mn, judge, ba_timeout) -> None:
+    """
+    Purpose:        The MAP's /64 prefix (that of the address in its MAP option) is the one configured for RCoA
+                    construction: a local BU whose RCoA (the home address of the binding) is on another prefix is
+                    rejected, with a BA carrying status 132 (not home subnet), and creates no binding.
+    Initialisation: DUT restarted (empty binding cache).
+    Procedure:      1. MN' sends BU(seq=21, lifetime 40 s, A M) from its LCoA with, in the Home Address option,
+                       an RCoA on the MAP's prefix with its 64th bit flipped: inside the MAP's /48 and /56, outside
+                       its /64 (a MAP that used a shorter prefix would take it).
+                    2. MN' sends BU(seq=22) with its RCoA on the MAP's /64 (a control: the same LCoA is accepted).
+    Judgement:      1. The first BU is rejected: a BA with status 132, or no accepting BA.
+                    2. It is answered with a BA whose status is 132 (RFC 6275: SHOULD; a missing BA is WARN).
+                    3. The second BU (RCoA on the /64) is accepted (status < 128).
+    Reference:      RFC 6275 §10.3.1 ¶5 "Else, if the home address for the binding ... is not an on-link IPv6
+                    address with respect to the home agent's current Prefix List, then the home agent MUST reject the
+                    Binding Update and SHOULD return a Binding Acknowledgement to the mobile node, in which the
+                    Status field is set to 132 (not home subnet)."; base §5 "The 64-bit prefix extracted from this
+                    address MUST be configured in the MAP to be used for RCoA construction by the mobile node." and
+                    "the prefix length of the MAP's Global IP address MUST be 64."
+    """
+    import ipaddress
+
+    outside = str(ipaddress.IPv6Address(int(ipaddress.IPv6Address(mn.rcoa)) ^ (1 << 64)))
+    judge.step(f"1. BU seq 21 with RCoA {outside} (outside the MAP's /64)")
+    mark = mn.send_bu(21, 40, rcoa=outside)
+    ba = mn.wait_ba(21, mark, ba_timeout)
+    status = ba.pkt[MIP6MH_BA].status if ba is not None else None
+    judge.record("status_outside", status)
+    judge.check("MIP6-6275-10.3.1-P5-MUST-1", status is None or status >= 128,
+                "no BA" if status is None else f"BA status {status} for an RCoA outside the MAP's /64", frame=ba)
+    judge.check("HMIP-4140-5-P9-MUST-1", status is None or status >= 128,
+                "the MAP did not treat a /64-outside RCoA as on its prefix")
+    judge.check("MIP6-6275-10.3.1-P5-SHOULD-1", status == 132,
+                "no BA (the rejection was silent)" if status is None else f"BA status {status}, expected 132",
+                frame=ba, tshark={"mip6.ba.status": status} if ba is not None else None)
+    judge.step(f"2. BU seq 22 with RCoA {mn.rcoa} (on the MAP's /64)")
+    ba2 = mn.register(22, 40, ba_timeout)
+    judge.require(ba2 is not None, f"no BA within {ba_timeout:.1f} s for the control BU with an RCoA on the /64")
+    judge.check("HMIP-4140-5-P8-MUST-1", ba2.pkt[MIP6MH_BA].status < 128,
+                f"BU with an RCoA on the MAP's /64: BA status {ba2.pkt[MIP6MH_BA].status}", frame=ba2,
+                tshark={"mip6.ba.status": ba2.pkt[MIP6MH_BA].status})

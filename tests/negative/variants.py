@@ -125,6 +125,20 @@ def _relayed_not_incremented(self, original, iface):
                  for o in original(self, iface))
 
 
+def _rcoa_prefix_48(config, edition):
+    """The MAP takes any RCoA on the /48 of its address (the configuration refuses a non-/64 prefix length, so
+    the check itself is replaced)."""
+    from reference_impl.wire.addresses import in_prefix
+
+    class Wide(type(config)):
+        __slots__ = ()
+
+        def on_map_prefix(self, address: bytes) -> bool:
+            return in_prefix(address, self.address, 48)
+
+    return MapCore(Wide(**{f.name: getattr(config, f.name) for f in dataclasses.fields(config)}), edition)
+
+
 def _relayed_last_heard(self, original, iface):
     """A MAP heard on several interfaces is relayed with the Dist of the last RA that carried it, not the smallest."""
     latest: dict[bytes, object] = {}
@@ -205,6 +219,10 @@ VARIANTS: dict[str, tuple[str, str, str, str, Callable]] = {
                                 _map_config(dist=2)),
     "ar-relay-without-increment": ("ar", "test_relayed_option_dist_incremented", "FAIL", "HMIP-4140-7.1.1-P2-MUST-1",
                                    _ar(advertised_map_options=_relayed_not_incremented)),
+    "rcoa-prefix-48": ("map", "test_rcoa_outside_map_prefix", "FAIL", "MIP6-6275-10.3.1-P5-MUST-1",
+                       _rcoa_prefix_48),
+    "silent-132": ("map", "test_rcoa_outside_map_prefix", "WARN", "MIP6-6275-10.3.1-P5-SHOULD-1",
+                   _ack_patch(lambda p, s: None if s == 132 else p)),
     "ar-relay-last-heard": ("ar", "test_smallest_dist_across_interfaces", "FAIL", "HMIP-4140-7.1.1-P2-MUST-3",
                             _ar(advertised_map_options=_relayed_last_heard)),
     "map-relay-without-own-option": ("map", "test_own_option_with_relayed", "FAIL", "HMIP-4140-7.1.1-P2-MUST-2",
