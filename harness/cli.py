@@ -265,19 +265,19 @@ def cmd_fault(args: argparse.Namespace, extra: list[str]) -> int:
         return 3
     try:
         if args.action == "apply":
-            fault.apply()
-            state.faults.append({**fault.record(), "args": params})
+            fault.apply()  # journaled in the run state by the fault itself
+            for rec in state.faults:
+                if rec.get("id") == fault.journal_id:
+                    rec.update(applied_at=fault.applied_at, args=params)
             state.save()
             print(f"applied {fault.describe()} at {fault.applied_at:.6f}")
         else:
-            applied = [r for r in state.faults if r["fault"] == args.kind and r["args"] == params]
+            applied = [r for r in state.faults if r["fault"] == args.kind and r.get("args") == params]
             if not applied:
                 print(f"hmipv6ct: error: {fault.describe()} is not applied (see 'hmipv6ct fault list')", file=sys.stderr)
                 return 1
-            fault.applied_at = applied[0]["applied_at"]
+            fault.journal_id, fault.applied_at = applied[0]["id"], applied[0]["applied_at"]
             fault.remove()
-            state.faults.remove(applied[0])
-            state.save()
             print(f"removed {fault.describe()} at {fault.removed_at:.6f}")
     finally:
         backend.close_drivers()

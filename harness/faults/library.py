@@ -8,11 +8,18 @@ reversible.  Use as a context manager so a failing test still removes it::
 
 A fault a node cannot take (a device without nftables, a daemon without a control command) raises
 :class:`FaultNotSupported` with the reason: the test that needs it is NOT APPLICABLE.
+
+Journal: before a fault goes in, its record -- with the shell commands that undo it on the node
+(:meth:`Fault.undo_commands`) -- is written to the run's state file (``testbed.journal``, a
+:class:`~harness.testbed.runstate.RunState`), and it is struck off once removed.  A run killed while a
+fault is applied thus leaves a record from which ``hmipv6ct clean`` undoes it on nodes the run does not
+own (a lab router); nodes the run built (namespaces) are simply deleted.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from typing import Any
 
@@ -40,12 +47,18 @@ class Fault:
         self.testbed, self.node, self.params = testbed, node, params
         self.applied_at: float | None = None
         self.removed_at: float | None = None
+        self.journal_id = f"{self.kind}-{secrets.token_hex(4)}"
 
     # -- the API ------------------------------------------------------------------------------------------------
     def apply(self) -> "Fault":
         if self.applied_at is not None and self.removed_at is None:
             raise FaultError(f"{self.describe()} is already applied")
-        self._apply()
+        self._journal_add()  # first: a crash half-way through _apply still leaves the undo on record
+        try:
+            self._apply()
+        except BaseException:
+            self._undo_quietly()
+            raise
         self.applied_at, self.removed_at = time.time(), None
         log.info("fault applied at %.6f: %s", self.applied_at, self.describe())
         return self
@@ -56,7 +69,13 @@ class Fault:
             return
         self._remove()
         self.removed_at = time.time()
+        self._journal_strike()
         log.info("fault removed at %.6f: %s", self.removed_at, self.describe())
+
+    def undo_commands(self) -> list[str]:
+        """Shell commands that remove the fault on its node, for a later process that has only the journal
+        (``hmipv6ct clean`` after the run died).  Each must be harmless when the fault is already gone."""
+        return []
 
     def __enter__(self) -> "Fault":
         return self.apply()
@@ -72,6 +91,37 @@ class Fault:
         """What results.json keeps: the fault, its parameters and when it was applied and removed."""
         return {"fault": self.kind, "node": self.node, "params": dict(self.params),
                 "applied_at": self.applied_at, "removed_at": self.removed_at}
+
+    # -- journal ------------------------------------------------------------------------------------------------
+    def _journal(self):
+        return getattr(self.testbed, "journal", None)
+
+    def _journal_add(self) -> None:
+        journal = self._journal()
+        if journal is None:
+            return
+        owned = getattr(self.testbed, "owns_node", lambda node: False)(self.node)
+        journal.faults.append({"id": self.journal_id, "fault": self.kind, "node": self.node,
+                               "params": {k: v for k, v in self.params.items()}, "undo": self.undo_commands(),
+                               "owned": owned, "testbed": str(getattr(self.testbed.spec, "path", "")),
+                               "applying_at": time.time()})
+        journal.save()
+
+    def _journal_strike(self) -> None:
+        journal = self._journal()
+        if journal is None:
+            return
+        journal.faults[:] = [r for r in journal.faults if r.get("id") != self.journal_id]
+        journal.save()
+
+    def _undo_quietly(self) -> None:
+        """After a failed _apply: run the undo commands (best effort) and strike the record."""
+        for command in self.undo_commands():
+            try:
+                self.testbed.driver(self.node).run(command, timeout=20)
+            except Exception as exc:  # noqa: BLE001 -- the apply error is the one to report
+                log.warning("undo after a failed apply of %s: %s", self.describe(), exc)
+        self._journal_strike()
 
     # -- helpers ------------------------------------------------------------------------------------------------
     def _run(self, command: str, what: str) -> str:
@@ -102,6 +152,13 @@ class Fault:
     def _nft_remove(self) -> None:
         self._run(f"nft delete table ip6 {NFT_PREFIX + self.kind}", "removing the nftables rule")
 
+    def _nft_undo(self) -> list[str]:
+        return [f"nft delete table ip6 {NFT_PREFIX + self.kind} 2>/dev/null; true"]
+
+    def _control_undo(self, args: str) -> list[str]:
+        command = self.testbed.control_command(self.node)
+        return [f"{command} {args}"] if command else []
+
 
 class ZeroLifetimeMap(Fault):
     """The access router advertises ``map_node`` with valid lifetime 0 (base §10: "manual intervention")."""
@@ -117,6 +174,9 @@ class ZeroLifetimeMap(Fault):
 
     def _remove(self) -> None:
         self._control(f"map-up {self.map_address}", "map-up")
+
+    def undo_commands(self) -> list[str]:
+        return self._control_undo(f"map-up {self.map_address}")
 
 
 class EchoLoss(Fault):
@@ -146,6 +206,9 @@ class EchoLoss(Fault):
     def _remove(self) -> None:
         self._nft_remove()
 
+    def undo_commands(self) -> list[str]:
+        return self._nft_undo()
+
 
 class MapPreference(Fault):
     """The MAP advertises preference ``value`` (0: no new bindings, base §7.1.2 overload); removal restores
@@ -161,6 +224,9 @@ class MapPreference(Fault):
 
     def _remove(self) -> None:
         self._control(f"set-preference {self.params['restore']}", "set-preference")
+
+    def undo_commands(self) -> list[str]:
+        return self._control_undo(f"set-preference {self.params['restore']}")
 
 
 class LinkFlap(Fault):
@@ -179,6 +245,9 @@ class LinkFlap(Fault):
     def _remove(self) -> None:
         self._run(f"ip link set {self.iface} up", "link up")
 
+    def undo_commands(self) -> list[str]:
+        return [f"ip link set {self.iface} up"]
+
 
 class Partition(Fault):
     """A router stops forwarding between two prefixes (both directions), e.g. the MAP's and the HA's."""
@@ -195,6 +264,9 @@ class Partition(Fault):
 
     def _remove(self) -> None:
         self._nft_remove()
+
+    def undo_commands(self) -> list[str]:
+        return self._nft_undo()
 
 
 class PacketLoss(Fault):
@@ -215,6 +287,9 @@ class PacketLoss(Fault):
 
     def _remove(self) -> None:
         self._nft_remove()
+
+    def undo_commands(self) -> list[str]:
+        return self._nft_undo()
 
 
 class MapCrash(Fault):

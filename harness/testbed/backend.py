@@ -132,6 +132,16 @@ class TestbedBackend(abc.ABC):
         """The command that shows or steers the HMIPv6 daemon on ``node`` (append ``show``), if known."""
         return None
 
+    @property
+    def journal(self):
+        """The run's state file (:class:`~harness.testbed.runstate.RunState`) in which faults are journaled, or
+        None when this backend keeps none."""
+        return None
+
+    def owns_node(self, node: str) -> bool:
+        """Whether the run built ``node`` (and ``clean`` removes it whole) rather than only reaching it."""
+        return False
+
     def current_link(self, mn: str) -> str:
         """The access link ``mn`` is attached to now."""
         node = self.spec.nodes[mn]

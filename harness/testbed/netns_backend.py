@@ -97,6 +97,13 @@ class NetnsTestbed(TestbedBackend):
             raise TestbedError(f"no node {node!r}")
         return self.state_required().netns_name(node)
 
+    @property
+    def journal(self) -> runstate.RunState | None:
+        return self.state
+
+    def owns_node(self, node: str) -> bool:
+        return True  # every node is a namespace of this run
+
     def state_required(self) -> runstate.RunState:
         if self.state is None:
             raise TestbedError("testbed is not up")

@@ -64,7 +64,7 @@ class RunState:
     complete: bool = False
     namespaces: list[str] = dataclasses.field(default_factory=list)
     processes: list[dict] = dataclasses.field(default_factory=list)  # {pid, start, what}
-    faults: list[dict] = dataclasses.field(default_factory=list)  # applied by `hmipv6ct fault apply`, not yet removed
+    faults: list[dict] = dataclasses.field(default_factory=list)  # applied faults not yet removed (journal, with undo)
     created: float = dataclasses.field(default_factory=time.time)
 
     @classmethod
