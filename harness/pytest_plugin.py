@@ -281,6 +281,40 @@ def judge(request: pytest.FixtureRequest) -> Judgement:
 
 
 @pytest.fixture
+def inject(testbed, judge):
+    """``inject(kind, **params)`` applies a fault of :mod:`harness.faults` (a ``KINDS`` name or class) for this
+    test and returns it; the test removes it (``fault.remove()``) when its scenario says so, and whatever is
+    still applied is removed at teardown, failure or interrupt included.  A fault the testbed or device cannot
+    take makes the test NOT APPLICABLE; applied faults (with their times) go into results.json."""
+    from harness.faults import KINDS, FaultNotSupported
+
+    applied = []
+
+    def _inject(kind, **params):
+        cls = KINDS[kind] if isinstance(kind, str) else kind
+        try:
+            fault = cls(testbed, **params)
+        except FaultNotSupported as exc:
+            pytest.skip(NOT_APPLICABLE + str(exc))
+        judge.faults.append(fault)
+        applied.append(fault)
+        try:
+            return fault.apply()
+        except FaultNotSupported as exc:
+            pytest.skip(NOT_APPLICABLE + str(exc))
+
+    yield _inject
+    problems = []
+    for fault in reversed(applied):
+        try:
+            fault.remove()
+        except Exception as exc:  # noqa: BLE001 -- every fault gets its removal attempt
+            problems.append(f"{fault.describe()}: {exc}")
+    if problems:
+        raise InfrastructureError("could not remove fault(s): " + "; ".join(problems))
+
+
+@pytest.fixture
 def evidence(request: pytest.FixtureRequest) -> Path:
     """This test's evidence directory (pcaps of every link, DUT command log, step log)."""
     return _evidence_dir(request.node)
@@ -381,7 +415,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     _journal(item, state, (verdict, reason), {
         "phase": report.when, "duration": round(report.duration, 3), "evidence": files, "tshark": confirmation,
         "checks": [c.as_dict() for c in judgement.checks] if judgement else [],
-        "records": judgement.records if judgement else {}})
+        "records": judgement.records if judgement else {},
+        "measurements": judgement.measurements if judgement else {},
+        "faults": [f.record() for f in judgement.faults] if judgement else []})
     return report
 
 

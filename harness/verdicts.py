@@ -17,6 +17,12 @@ The test's verdict is the worst of its check points, unless the test could not r
 
 A failure before the test point (a precondition) is INCONCLUSIVE, never FAIL.  A check point that fails
 a MUST-level requirement stops the test at once (later steps would build on a broken state).
+
+Timing check points (:meth:`Judgement.check_timing`) compare a measured time with a *stated* bound that is
+not itself normative -- a timing the DUT declared in its PICS, or the example timing of a specification
+("e.g. every ten seconds") -- and a bound not met is WARN whatever the keyword of the requirement.
+Measured outcomes (:meth:`Judgement.measure`: reaction and recovery times, packets lost) are reported, not
+judged.
 """
 
 from __future__ import annotations
@@ -100,6 +106,8 @@ class Judgement:
         self.declared = declared  # the requirement IDs the test purpose names in its marker
         self.checks: list[CheckPoint] = []
         self.records: dict[str, Any] = {}
+        self.measurements: dict[str, dict[str, Any]] = {}
+        self.faults: list[Any] = []  # harness.faults.Fault objects applied during the test (records at the end)
         self.steps: list[tuple[float, str]] = []
 
     def step(self, text: str) -> None:
@@ -109,6 +117,23 @@ class Judgement:
     def record(self, name: str, value: Any) -> None:
         """Record an observed value that the specification does not judge (e.g. the H, L, K flags)."""
         self.records[name] = value
+
+    def measure(self, name: str, value: float | int | None, unit: str, note: str = "") -> None:
+        """Record a measured outcome (e.g. ``fault_to_reaction``, ``lost_packets``, ``recovery``); None = not
+        measurable in this run, with ``note`` saying why."""
+        self.measurements[name] = {"value": value, "unit": unit, **({"note": note} if note else {})}
+
+    def check_timing(self, requirement: str, measured: float, bound: float, what: str, *, frame: Any = None) -> bool:
+        """A measured time against a stated, non-normative bound (a PICS declaration or a specification's
+        example): over the bound is WARN, whatever ``requirement``'s keyword."""
+        if requirement not in self.declared:
+            raise ValueError(f"check against {requirement}, which the test purpose does not declare")
+        ok = measured <= bound
+        keyword = self._keywords[requirement] or "(binding)"
+        self.checks.append(CheckPoint(requirement, keyword, ok, f"{what}: {measured:.3f} s (bound {bound:.3f} s)",
+                                      Verdict.PASS if ok else Verdict.WARN, time.time(),
+                                      {"timing": "stated bound, not normative"}, frame))
+        return ok
 
     def require(self, condition: Any, why: str) -> None:
         """A precondition of the test point: if it does not hold, the verdict is INCONCLUSIVE."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from reference_impl.actions import BindingUpdated, Send
+from reference_impl.actions import BindingUpdated, MapStateChanged, Send
 from reference_impl.ar.core import ArCore
 from reference_impl.map import core as map_core_module
 from reference_impl.map.core import MapCore
@@ -139,6 +139,19 @@ def _rcoa_prefix_48(config, edition):
     return MapCore(Wide(**{f.name: getattr(config, f.name) for f in dataclasses.fields(config)}), edition)
 
 
+def _probe_never_down(self, original, now, address):
+    """Echo probing runs, but a MAP that stops answering is never advertised as failed."""
+    actions = original(self, now, address)
+    self.table.failed.discard(address)
+    return [a for a in actions if not isinstance(a, MapStateChanged)]
+
+
+def _slow_detection(config, edition):
+    """Probing gives up only after 4 s of aggressive probes (beyond the declared window and the example)."""
+    fd = dataclasses.replace(config.failure_detection, aggressive_duration=4.0)
+    return ArCore(dataclasses.replace(config, failure_detection=fd), edition)
+
+
 def _relayed_last_heard(self, original, iface):
     """A MAP heard on several interfaces is relayed with the Dist of the last RA that carried it, not the smallest."""
     latest: dict[bytes, object] = {}
@@ -223,6 +236,10 @@ VARIANTS: dict[str, tuple[str, str, str, str, Callable]] = {
                        _rcoa_prefix_48),
     "silent-132": ("map", "test_rcoa_outside_map_prefix", "WARN", "MIP6-6275-10.3.1-P5-SHOULD-1",
                    _ack_patch(lambda p, s: None if s == 132 else p)),
+    "ar-ignores-echo-loss": ("ar", "test_echo_loss_detected_and_recovered", "INFO", "HMIP-5380-10-P6-MAY-1",
+                             _ar(_probe=_probe_never_down)),
+    "ar-slow-echo-detection": ("ar", "test_echo_loss_detected_and_recovered", "WARN", "HMIP-5380-10-P6-MAY-1",
+                               _slow_detection),
     "ar-relay-last-heard": ("ar", "test_smallest_dist_across_interfaces", "FAIL", "HMIP-4140-7.1.1-P2-MUST-3",
                             _ar(advertised_map_options=_relayed_last_heard)),
     "map-relay-without-own-option": ("map", "test_own_option_with_relayed", "FAIL", "HMIP-4140-7.1.1-P2-MUST-2",
