@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from reference_impl.daemon import ar_main, map_main, mn_main  # noqa: E402
 
 def main() -> int:
     name, argv = sys.argv[1], sys.argv[2:]
+    if "--config" in argv:  # state a variant keeps across restarts of its daemon lives beside the config
+        os.environ["HMIPV6_VARIANT_STATE"] = str(Path(argv[argv.index("--config") + 1]).parent / f"variant-{name}.json")
     role, _test, _verdict, _requirement, factory = VARIANTS[name]
     daemon = {"map": map_main, "ar": ar_main, "mn": mn_main}[role]
     return daemon.main(argv, core_factory=factory)

@@ -10,7 +10,10 @@ must claim for the test purpose to apply, and options for the DUT's daemon confi
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 from reference_impl.actions import BindingUpdated, MapStateChanged, Send
 from reference_impl.ar.core import ArCore
@@ -139,6 +142,46 @@ def _rcoa_prefix_48(config, edition):
     return MapCore(Wide(**{f.name: getattr(config, f.name) for f in dataclasses.fields(config)}), edition)
 
 
+def _variant_state() -> tuple[Path, dict]:
+    """A file beside the daemon's configuration that survives its restarts (set by run_variant.py)."""
+    path = Path(os.environ["HMIPV6_VARIANT_STATE"])
+    return path, json.loads(path.read_text()) if path.exists() else {}
+
+
+def _sequence_numbers_survive_restart(config, edition):
+    """The MAP saves each accepted sequence number and, after a restart, takes them as tombstones: its binding
+    cache is gone, yet a BU with an older sequence number is refused with 135."""
+    from reference_impl.map.binding_cache import Tombstone
+
+    class Persisting(MapCore):
+        def start(self, now):
+            for rcoa, seq in _variant_state()[1].items():
+                self.cache.tombstones[bytes.fromhex(rcoa)] = Tombstone(seq, now + 3600)
+            return super().start(now)
+
+        def _ack(self, req, status, units, **kw):
+            if status < 128:
+                path, saved = _variant_state()
+                saved[req.rcoa.hex()] = req.message.seq
+                path.write_text(json.dumps(saved))
+            return super()._ack(req, status, units, **kw)
+
+    return Persisting(config, edition)
+
+
+def _forwarding_survives_restart(self, original, dst):
+    """The first LCoA the RCoA was tunnelled to is kept (on disk, like a kernel route left behind by a crash) and
+    keeps being used, whatever the binding says now."""
+    lcoa = original(self, dst)
+    if lcoa is None:
+        return None
+    path, saved = _variant_state()
+    if dst.hex() not in saved:
+        saved[dst.hex()] = lcoa.hex()
+        path.write_text(json.dumps(saved))
+    return bytes.fromhex(saved[dst.hex()])
+
+
 def _probe_never_down(self, original, now, address):
     """Echo probing runs, but a MAP that stops answering is never advertised as failed."""
     actions = original(self, now, address)
@@ -240,6 +283,10 @@ VARIANTS: dict[str, tuple[str, str, str, str, Callable]] = {
                              _ar(_probe=_probe_never_down)),
     "ar-slow-echo-detection": ("ar", "test_echo_loss_detected_and_recovered", "WARN", "HMIP-5380-10-P6-MAY-1",
                                _slow_detection),
+    "map-seqs-survive-restart": ("map", "test_restart_accepts_any_sequence", "FAIL", "MIP6-6275-9.5.1-P4-MUST-1",
+                                 _sequence_numbers_survive_restart),
+    "map-stale-forwarding-after-restart": ("map", "test_restart_accepts_any_sequence", "FAIL",
+                                           "HMIP-4140-6.1-P2-BIND-4", _map(tunnel_for=_forwarding_survives_restart)),
     "ar-relay-last-heard": ("ar", "test_smallest_dist_across_interfaces", "FAIL", "HMIP-4140-7.1.1-P2-MUST-3",
                             _ar(advertised_map_options=_relayed_last_heard)),
     "map-relay-without-own-option": ("map", "test_own_option_with_relayed", "FAIL", "HMIP-4140-7.1.1-P2-MUST-2",
