@@ -154,6 +154,8 @@ def test_valid_lifetime_zero_rebinds(bench, judge) -> None:
                     2. The HA is then given MAP-B's RCoA                                          base §7.2 MUST
                     3. From step 2 to the end of the window no BU with a non-zero lifetime goes to MAP-A
                                                                                              base §7.2 MUST NOT
+                    Measured: fault_to_reaction (lifetime-0 RA to the BU to MAP-B), recovery (to the home
+                    registration of MAP-B's RCoA).
     Reference:      base §7.2 "A MAP option containing a valid lifetime value of zero means that this MAP MUST NOT
                     be selected by the MN. A valid lifetime of zero indicates a MAP failure. When this option is
                     received, a mobile node MUST choose another MAP and create new bindings."
@@ -176,11 +178,24 @@ def test_valid_lifetime_zero_rebinds(bench, judge) -> None:
                     "no home registration of MAP-B's RCoA" if hbu is None else
                     f"the home registration names {hbu.coa}, not MAP-B's RCoA {bu_b.hao}")
         bench.send(bench.home_ba(hbu))
+    _measure_failover(bench, judge, since, bu_b, hbu, "home registration of MAP-B's RCoA")
     judge.step("4. watch for BUs to MAP-A")
     to_a = bench.absent_bu(lambda x: bench.local_to(MAP_A)(x) and x.lifetime > 0, since=since)
     judge.check("HMIP-4140-7.2-P3-MUST-NOT-1", to_a is None,
                 f"a BU with lifetime {getattr(to_a, 'lifetime', '')} s went to MAP-A after its valid lifetime 0",
                 frame=getattr(to_a, "frame", None))
+
+
+def _measure_failover(bench, judge, since: int, reaction: Bu | None, recovered: Bu | None, what: str) -> None:
+    """Measured outcomes of a MAP-failure scenario: from the tester's lifetime-0 RA (the fault) to the MN's first
+    reaction and to its last re-registration."""
+    fault = next((f.time for f in bench.tester.frames(since) if f.outgoing), None)
+    for name, bu, note in (("fault_to_reaction", reaction, "to the first BU after the lifetime-0 RA"),
+                           ("recovery", recovered, f"to the {what}")):
+        value = round(bu.time - fault, 3) if bu is not None and fault is not None else None
+        judge.measure(name, value, "s", note if value is not None else f"not seen ({note})")
+    judge.measure("lost_packets", None, "packets", "no data flow: the tester plays every peer of the MN in this "
+                                                   "test purpose")
 
 
 def _home_bu_from_lcoa(bench, b: Bu) -> bool:
@@ -241,6 +256,7 @@ def test_only_map_fails(bench, judge, edition) -> None:
     Judgement:      1. (rfc4140) A BU to the HA arrives untunnelled from the LCoA, registering it.  base §7.2 MUST
                     2. No BU with a non-zero lifetime goes to MAP-A                        base §7.2 MUST NOT
                     3. (rfc5380) No BU with the M flag and a non-zero lifetime is sent     RFC 5380 §7.1 MUST NOT
+                    Measured: fault_to_reaction and recovery (lifetime-0 RA to the home registration from the LCoA).
     Reference:      base §7.2 "A MAP option containing a valid lifetime value of zero means that this MAP MUST NOT
                     be selected by the MN. ... If no other MAP is available the mobile node MUST revert to using
                     the Mobile IPv6 protocol as specified in [1]."; RFC 5380 §7.1 "If no other MAP is available,
@@ -257,6 +273,7 @@ def test_only_map_fails(bench, judge, edition) -> None:
         judge.check("HMIP-4140-7.2-P3-MUST-2", ok, "no home registration after the MAP failed" if hbu is None else
                     f"home registration {hbu.outer.src} -> {hbu.outer.dst} (tunnelled: {hbu.tunnelled}), care-of "
                     f"address {hbu.coa}: not Mobile IPv6 from the LCoA {reg.lcoa}", frame=getattr(hbu, "frame", None))
+    _measure_failover(bench, judge, since, hbu, hbu, "home registration from the LCoA")
     if hbu is not None:
         bench.send(bench.home_ba(hbu))
     judge.step("3. watch for local BUs")
