@@ -287,14 +287,15 @@ def cmd_fault(args: argparse.Namespace, extra: list[str]) -> int:
 def cmd_clean(args: argparse.Namespace, extra: list[str]) -> int:
     from harness.testbed import runstate
 
-    removed, kept = runstate.clean(include_detached=args.all)
+    removed, kept = runstate.clean(include_detached=args.all)  # faults undone on lab nodes come first
     for item in removed:
         print(f"removed {item}")
     for item in kept:
         print(f"kept {item}")
-    if not removed:
+    failed = any("FAILED" in item for item in removed + kept)  # e.g. a fault whose node did not answer
+    if not removed and not failed:
         print("nothing to clean")
-    return 1 if any("FAILED" in r for r in removed) else 0
+    return 1 if failed else 0
 
 
 def cmd_list(args: argparse.Namespace, extra: list[str]) -> int:

@@ -4,6 +4,11 @@ Every resource is recorded in ``/tmp/hmipv6ct/<prefix>/state.json`` *before* it 
 so that ``hmipv6ct clean`` can remove what a crashed or SIGKILLed run left behind.  A run is
 "live" while its owner process (pid + start time, so a recycled pid does not count) exists or
 while it was deliberately left up (``hmipv6ct testbed up``).
+
+Faults journal themselves here too (``faults``: each with the shell commands that undo it).  For a
+dead run, ``clean`` first undoes those on nodes the run does not own (a lab router, reached over its
+management connection as the lab backend does); a run whose faults cannot all be undone keeps its
+state for a later ``clean``.  Faults on the run's own namespaces go with the namespaces.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from harness import netns
 
@@ -25,6 +32,7 @@ from harness import netns
 STATE_ROOT = Path(os.environ.get("HMIPV6CT_STATE_DIR", "/tmp/hmipv6ct"))
 PREFIX_RE = re.compile(r"^hm6-[0-9a-f]{6}$")
 NETNS_RE = re.compile(r"^(hm6-[0-9a-f]{6})-[a-z0-9]+$")
+FAULT_UNDO_TIMEOUT = 20.0  # seconds per undo command of a journaled fault (clean)
 
 
 def new_prefix() -> str:
@@ -176,18 +184,120 @@ def destroy(prefix: str, namespaces: list[str], processes: list[dict], workdir: 
     return removed
 
 
-def clean(include_detached: bool = False) -> tuple[list[str], list[str]]:
-    """Remove leftovers of dead runs.  Returns (removed, kept-with-reason)."""
+def fault_testbed(run: RunState, record: dict) -> str:
+    """The testbed file a journaled fault was applied through: the record's, unless it is relative (it was
+    written as the run named it, and ``clean`` may run elsewhere), then the run's (resolved when it began)."""
+    path = str(record.get("testbed") or "")
+    if not path or not Path(path).is_absolute():
+        path = run.testbed or path
+    return path
+
+
+class LabDrivers:
+    """Drivers for the nodes named in fault journals, built from their testbed files the way the lab backend
+    reaches its nodes (one backend per file, one driver per node).  ``close`` ends every connection."""
+
+    def __init__(self) -> None:
+        self._backends: dict[str, Any] = {}
+
+    def __call__(self, testbed: str, node: str):
+        # lazily: harness.testbed and its lab backend import this module
+        from harness.testbed import load
+        from harness.testbed.lab import LabTestbed
+
+        if testbed not in self._backends:
+            self._backends[testbed] = LabTestbed(load(testbed))
+        return self._backends[testbed].driver(node)
+
+    def close(self) -> None:
+        for backend in self._backends.values():
+            backend.close_drivers()
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def undo_faults(run: RunState, drivers: Callable[[str, str], Any],
+                timeout: float = FAULT_UNDO_TIMEOUT) -> tuple[list[str], list[str]]:
+    """Undo the journaled faults of (dead) ``run`` on nodes it does not own, through ``drivers(testbed, node)``.
+
+    Each fault whose undo commands all succeed is struck off the journal (saved at once).  Returns (removed,
+    failed): ``fault KIND on NODE (TESTBED)`` and the same with the reason for faults still applied.  A node
+    found unreachable is not tried again for the run's other faults.  Owned faults are left alone (they go
+    with the run's namespaces)."""
+    removed: list[str] = []
+    failed: list[str] = []
+    unreachable: dict[tuple[str, str], str] = {}
+    for record in list(run.faults):
+        if record.get("owned", False):
+            continue
+        testbed, node = fault_testbed(run, record), str(record.get("node", "?"))
+        what = f"fault {record.get('fault', '?')} on {node} ({testbed or 'unknown testbed'})"
+        reason = unreachable.get((testbed, node))
+        if reason is None:
+            try:
+                driver = drivers(testbed, node)
+                driver.open()
+            except Exception as exc:  # noqa: BLE001 -- a file gone, a node unreachable: report, keep, go on
+                reason = unreachable[(testbed, node)] = _reason(exc)
+        if reason is None:
+            for command in record.get("undo") or []:
+                try:
+                    result = driver.run(command, timeout=timeout)
+                except Exception as exc:  # noqa: BLE001
+                    reason = f"{command!r}: {_reason(exc)}"
+                    break
+                if not result.ok:
+                    detail = " ".join((result.stderr or result.stdout).split())[:300]
+                    reason = f"{command!r} exited {result.exit_status}" + (f": {detail}" if detail else "")
+                    break
+        if reason is not None:
+            failed.append(f"{what}: {reason}")
+            continue
+        if not record.get("undo"):
+            what += " (no undo command was recorded: check the node by hand)"
+        run.faults[:] = [r for r in run.faults if r is not record]
+        run.save()
+        removed.append(what)
+    return removed, failed
+
+
+def clean(include_detached: bool = False,
+          drivers: Callable[[str, str], Any] | None = None) -> tuple[list[str], list[str]]:
+    """Remove leftovers of dead runs.  Returns (removed, kept-with-reason).
+
+    A dead run's faults on nodes it does not own are undone first (through ``drivers(testbed, node)``;
+    default: :class:`LabDrivers`).  When one cannot be, the run's processes and namespaces still go but its
+    state directory is kept, with the faults left to undo, and the kept line says ``FAILED`` and why.
+    """
     removed: list[str] = []
     kept: list[str] = []
     known = set()
-    for run in all_runs():
-        known.add(run.prefix)
-        if run.live and not (include_detached and run.detached):
-            why = "left up by 'testbed up'" if run.detached else f"its runner (pid {run.owner_pid}) is alive"
-            kept.append(f"run {run.prefix} ({run.testbed}): {why}")
-            continue
-        removed += destroy(run.prefix, run.namespaces, run.processes, run.workdir)
+    own_drivers = drivers is None
+    if drivers is None:
+        drivers = LabDrivers()
+    try:
+        for run in all_runs():
+            known.add(run.prefix)
+            if run.live and not (include_detached and run.detached):
+                why = "left up by 'testbed up'" if run.detached else f"its runner (pid {run.owner_pid}) is alive"
+                kept.append(f"run {run.prefix} ({run.testbed}): {why}")
+                continue
+            undone, failed = undo_faults(run, drivers)
+            removed += undone
+            if failed:
+                removed += destroy(run.prefix, run.namespaces, run.processes, None)
+                run.namespaces, run.processes = [], []
+                run.save()
+                kept += [f"run {run.prefix} ({run.testbed}): FAILED to remove {f}; state kept in {run.workdir} "
+                         "for a later 'hmipv6ct clean'" for f in failed]
+                continue
+            removed += destroy(run.prefix, run.namespaces, run.processes, run.workdir)
+    finally:
+        if own_drivers:
+            drivers.close()  # type: ignore[union-attr]
     # namespaces that look like ours but whose state file is gone (crash before it was written)
     orphans: dict[str, list[str]] = {}
     for name in netns.list_names():
