@@ -257,7 +257,7 @@ def cmd_fault(args: argparse.Namespace, extra: list[str]) -> int:
     params = _fault_params(args.params)
     try:
         fault = KINDS[args.kind](backend, **params)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:  # a missing/unknown parameter, or a value out of range
         print(f"hmipv6ct: error: {args.kind}: {exc}", file=sys.stderr)
         return 2
     except FaultNotSupported as exc:

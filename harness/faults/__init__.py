@@ -6,9 +6,9 @@ Public API: :class:`Fault` (apply / remove / context manager, ``applied_at`` / `
 """
 
 from .library import (
-    KINDS, NFT_PREFIX, EchoLoss, Fault, FaultError, FaultNotSupported, LinkFlap, MapCrash, MapPreference, PacketLoss,
-    Partition, ZeroLifetimeMap,
+    KINDS, NFT_PREFIX, EchoLoss, Fault, FaultError, FaultNotSupported, LinkFlap, MapAddressChange, MapCrash,
+    MapPreference, PacketLoss, Partition, PathDelay, ZeroLifetimeMap,
 )
 
-__all__ = ["KINDS", "NFT_PREFIX", "EchoLoss", "Fault", "FaultError", "FaultNotSupported", "LinkFlap", "MapCrash",
-           "MapPreference", "PacketLoss", "Partition", "ZeroLifetimeMap"]
+__all__ = ["KINDS", "NFT_PREFIX", "EchoLoss", "Fault", "FaultError", "FaultNotSupported", "LinkFlap",
+           "MapAddressChange", "MapCrash", "MapPreference", "PacketLoss", "Partition", "PathDelay", "ZeroLifetimeMap"]

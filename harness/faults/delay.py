@@ -3,8 +3,11 @@
 Packets that arrive on ``iface`` for ``prefix`` are taken before the kernel forwards them (an nftables
 forward-chain drop; AF_PACKET sees the frame first), held for ``delay`` seconds, their hop limit decremented,
 and sent on as the router would have (raw IPv6, the kernel routes them).  Run inside the namespace:
-``python -m harness.faults.delay --iface eth1 --prefix 2001:db8:100::/64 --delay 0.1``; SIGTERM removes the
-nftables table.  Bytes only (hot path); the tester's scapy is not used here.
+``python -m harness.faults.delay --iface eth1 --prefix 2001:db8:100::/64 --delay 0.1 [--table NAME]
+[--comment TAG]``; it prints ``ready`` once its nftables table (``--table``, default ``hmipv6ct_delay``; the
+``--comment`` on its rule tells whose table it is) is in.  SIGTERM (or SIGINT) ends it at once: the packets it
+still holds are sent on without further delay (removing a delay loses nothing) and the table is removed.  Bytes
+only (hot path); the tester's scapy is not used here.
 """
 
 from __future__ import annotations
@@ -30,31 +33,40 @@ def _nft(script: str) -> None:
         raise RuntimeError(f"nft: {proc.stderr.strip()}")
 
 
-def run(iface: str, prefix: str, delay: float) -> int:
+def run(iface: str, prefix: str, delay: float, table: str = TABLE, comment: str | None = None) -> int:
     net = ipaddress.IPv6Network(prefix, strict=False)
     base, mask = net.network_address.packed, net.netmask.packed
     rx = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IPV6))
     rx.bind((iface, ETH_P_IPV6))
     tx = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
-    subprocess.run(["nft", "delete", "table", "ip6", TABLE], capture_output=True)
-    _nft(f"table ip6 {TABLE} {{\n chain forward {{\n  type filter hook forward priority -10; policy accept;\n"
-         f"  iifname \"{iface}\" ip6 daddr {net} drop\n }}\n}}\n")
     stopping = False
 
     def stop(signum, frame):  # noqa: ANN001
         nonlocal stopping
         stopping = True
 
+    # handlers first: a SIGTERM at any point after the table goes in still removes it
+    wake_r, wake_w = socket.socketpair()  # a signal wakes select() at once, however long the next packet is held
+    wake_r.setblocking(False)
+    wake_w.setblocking(False)
+    signal.set_wakeup_fd(wake_w.fileno())
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     held: list[tuple[float, int, bytes]] = []
-    n = sent = 0
-    print("ready", flush=True)
+    n = sent = flushed = 0
+    tag = f' comment "{comment}"' if comment else ""
     try:
+        subprocess.run(["nft", "delete", "table", "ip6", table], capture_output=True)
+        _nft(f"table ip6 {table} {{\n chain forward {{\n  type filter hook forward priority -10; policy accept;\n"
+             f"  iifname \"{iface}\" ip6 daddr {net} drop{tag}\n }}\n}}\n")
+        if not stopping:
+            print("ready", flush=True)
         while not stopping:
             timeout = 0.2 if not held else max(0.0, held[0][0] - time.monotonic())
-            ready, _, _ = select.select([rx], [], [], timeout)
-            if ready:
+            ready, _, _ = select.select([rx, wake_r], [], [], timeout)
+            if stopping:
+                break
+            if rx in ready:
                 data, addr = rx.recvfrom(65535)
                 if addr[2] == PACKET_HOST and len(data) >= 54:
                     packet = data[14:]
@@ -70,9 +82,17 @@ def run(iface: str, prefix: str, delay: float) -> int:
                     sent += 1
                 except OSError:
                     pass
+        while held:  # stopping: what is still held goes on now
+            _, _, packet = heapq.heappop(held)
+            try:
+                tx.sendto(packet, (socket.inet_ntop(socket.AF_INET6, packet[24:40]), 0))
+                flushed += 1
+            except OSError:
+                pass
     finally:
-        subprocess.run(["nft", "delete", "table", "ip6", TABLE], capture_output=True)
-        print(f"delayed {sent} of {n}", flush=True)
+        subprocess.run(["nft", "delete", "table", "ip6", table], capture_output=True)
+        signal.set_wakeup_fd(-1)
+        print(f"delayed {sent} of {n}" + (f", {flushed} more sent on at the end" if flushed else ""), flush=True)
     return 0
 
 
@@ -81,8 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--iface", required=True)
     p.add_argument("--prefix", required=True)
     p.add_argument("--delay", type=float, required=True, help="seconds")
+    p.add_argument("--table", default=TABLE, help=f"the nftables (ip6) table to use (default {TABLE})")
+    p.add_argument("--comment", default=None, help="a comment on its rule, naming who runs it (letters, digits, _-.)")
     a = p.parse_args(argv)
-    return run(a.iface, a.prefix, a.delay)
+    if a.comment is not None and not all(c.isalnum() or c in "_-." for c in a.comment):
+        p.error("--comment: letters, digits, '_', '-' and '.' only")
+    return run(a.iface, a.prefix, a.delay, a.table, a.comment)
 
 
 if __name__ == "__main__":

@@ -18,23 +18,32 @@ own (a lab router); nodes the run built (namespaces) are simply deleted.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import secrets
+import shlex
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, InfrastructureError
 
 log = logging.getLogger("hmipv6ct.faults")
 
 NFT_PREFIX = "hmipv6ct_fault_"  # every fault table carries it, so a leftover is recognisable (and removable)
 
 
+def _resolved(path: Any) -> str:
+    """The testbed file's absolute path (``clean`` may run from another directory), or '' when there is none."""
+    return str(Path(path).resolve()) if path else ""
+
+
 class FaultNotSupported(HarnessError):
     """The node cannot take this fault; the reason says why (the test becomes NOT APPLICABLE)."""
 
 
-class FaultError(HarnessError):
+class FaultError(InfrastructureError):
     """Applying or removing a fault failed (infrastructure: the verdict is ERROR, never FAIL)."""
 
 
@@ -103,7 +112,7 @@ class Fault:
         owned = getattr(self.testbed, "owns_node", lambda node: False)(self.node)
         journal.faults.append({"id": self.journal_id, "fault": self.kind, "node": self.node,
                                "params": {k: v for k, v in self.params.items()}, "undo": self.undo_commands(),
-                               "owned": owned, "testbed": str(getattr(self.testbed.spec, "path", "")),
+                               "owned": owned, "testbed": _resolved(getattr(self.testbed.spec, "path", "")),
                                "applying_at": time.time()})
         journal.save()
 
@@ -310,5 +319,229 @@ class MapCrash(Fault):
         self.testbed.start_service(self.node)
 
 
+
+# -- a delay line on a router (PathDelay) --------------------------------------------------------------------------
+
+# "the start time (field 22 of /proc/PID/stat) of PID, if it runs": empty for no such process or a zombie, so a
+# process is ours only while `[ "$(_st PID)" = START ]` (a recycled PID has another start time)
+_START_TIME_SH = ("_st() { _s=$(sed 's/.*) //' /proc/$1/stat 2>/dev/null) || return 0; set -- $_s; "
+                  "case $1 in Z|X) ;; *) echo \"${20}\" ;; esac; }")
+
+
+def _seconds(delay: Any) -> float:
+    """``delay`` in seconds: a number or a numeric string (``0.1``, ``"0.1"``, ``"0.1s"``), or milliseconds
+    with the unit (``"100ms"``)."""
+    text = str(delay).strip().lower()
+    scale = 1.0
+    if text.endswith("ms"):
+        text, scale = text[:-2], 0.001
+    elif text.endswith("s"):
+        text = text[:-1]
+    try:
+        value = float(text) * scale
+    except ValueError:
+        raise ValueError(f"delay {delay!r}: seconds (0.1, 0.1s) or milliseconds with the unit (100ms)") from None
+    if not 0 < value <= 60:
+        raise ValueError(f"delay {delay!r}: {value:g} s is not in (0, 60] s (a bare number is seconds: "
+                         f"write {delay}ms for milliseconds)")
+    return value
+
+
+class PathDelay(Fault):
+    """Packets a router receives on ``iface`` for ``prefix`` reach their next hop ``delay`` seconds late (the host
+    kernel has no netem): :mod:`harness.faults.delay`, a userspace delay line, runs on the router as a background
+    process started through its management connection, with its nftables table ``hmipv6ct_fault_path_delay``.
+
+    ``delay`` is in seconds (``0.1``, ``"0.1"``, ``"0.1s"``) or milliseconds with the unit (``"100ms"``); a bare
+    number is always seconds (``hmipv6ct fault apply path_delay ... delay=0.1``).  ``iface`` may also name the
+    link the interface is on.  The delay line's PID and start time (``pid``, ``pid_start``: field 22 of
+    /proc/PID/stat) are recorded (journal and :meth:`record`); removal ends that PID only (SIGTERM: the packets
+    it still holds go on at once, and it removes its table), and the undo commands kill it only while its start
+    time still matches, so a recycled PID is never hit.  The table's rule carries the journal id as a comment:
+    a table is deleted only by the fault it belongs to.  One path delay per router at a time (a second one is a
+    :class:`FaultError` and leaves the first alone).
+
+    The delay line is a Python program of the harness: a virtual router (a namespace of this host) runs it with
+    this Python; a lab router needs ``python3`` with the harness importable and nftables, else the fault is NOT
+    APPLICABLE (:class:`FaultNotSupported`).
+    """
+
+    kind = "path_delay"
+    START_TIMEOUT = 10.0  # seconds for the delay line to have its table in
+    STOP_TIMEOUT = 5.0  # seconds for it to end on SIGTERM (then SIGKILL)
+
+    def __init__(self, testbed: Any, router: str, iface: str, prefix: str, delay: Any) -> None:
+        node = testbed.spec.nodes[router]
+        if iface not in node.interfaces:
+            if iface in testbed.spec.links and router in testbed.spec.links[iface].members:
+                iface = node.interface_on(iface).name
+            else:
+                raise ValueError(f"{router} has no interface (or link) {iface!r}: {', '.join(node.interfaces)}")
+        prefix = str(ipaddress.IPv6Network(str(prefix), strict=False))
+        super().__init__(testbed, router, iface=iface, prefix=prefix, delay=_seconds(delay))
+        self.table = NFT_PREFIX + self.kind
+        # a namespace of this run lives on this host: this Python runs the harness there
+        self.python = sys.executable if testbed.owns_node(router) else "python3"
+        self.pid: int | None = None
+        self.pid_start: str | None = None
+        self.report: str | None = None  # the delay line's last words ("delayed N of M")
+
+    # files on the node, named after the journal record (``hmipv6ct fault remove`` sets journal_id from it)
+    @property
+    def _log_file(self) -> str:
+        return f"/tmp/{NFT_PREFIX}{self.journal_id}.log"
+
+    @property
+    def _pid_file(self) -> str:
+        return f"/tmp/{NFT_PREFIX}{self.journal_id}.pid"
+
+    def record(self) -> dict[str, Any]:
+        return super().record() | {"pid": self.pid, "pid_start": self.pid_start, "delay_line": self.report}
+
+    def _apply(self) -> None:
+        q = shlex.quote
+        p = self.params
+        t, lf, pf, py = q(self.table), q(self._log_file), q(self._pid_file), q(self.python)
+        script = "\n".join([
+            _START_TIME_SH,
+            "command -v nft >/dev/null 2>&1 || { echo 'nft (nftables) is not installed'; exit 90; }",
+            f"{py} -c 'import harness.faults.delay' 2>&1 || exit 91",
+            (f"nft list table ip6 {t} >/dev/null 2>&1 && {{ echo 'nftables table {self.table} exists: a path delay "
+             "is already applied here (or left behind: hmipv6ct clean)'; exit 92; }"),
+            (f"nohup {py} -m harness.faults.delay --iface {q(p['iface'])} --prefix {q(p['prefix'])} "
+             f"--delay {p['delay']!r} --table {t} --comment {q(self.journal_id)} >{lf} 2>&1 </dev/null &"),
+            "pid=$!; start=$(_st $pid)",
+            f"echo \"$pid $start\" >{pf}; echo \"pid $pid $start\"",
+            f"end=$(( $(date +%s) + {int(self.START_TIMEOUT)} ))",
+            f"until {self._ours()}; do",
+            "  [ -n \"$start\" ] && [ \"$(_st $pid)\" = \"$start\" ] ||",
+            f"    {{ echo 'the delay line ended:'; tail -n 20 {lf}; exit 93; }}",
+            "  [ $(date +%s) -lt $end ] ||",
+            f"    {{ echo 'no table after {self.START_TIMEOUT:g} s:'; tail -n 20 {lf}; exit 94; }}",
+            "  sleep 0.05 2>/dev/null || sleep 1",
+            "done",
+        ])
+        result = self.testbed.driver(self.node).run(script, timeout=self.START_TIMEOUT + 20)
+        for line in result.stdout.splitlines():
+            words = line.split()
+            if len(words) == 3 and words[0] == "pid" and words[1].isdigit():
+                self.pid, self.pid_start = int(words[1]), words[2]
+        detail = (result.stdout + result.stderr).strip()[-600:]
+        if result.exit_status in (90, 91):
+            raise FaultNotSupported(f"{self.node}: the delay line needs nftables and {self.python} with the harness "
+                                    f"importable on the node: {detail}")
+        if not result.ok:
+            raise FaultError(f"{self.describe()}: starting the delay line failed on {self.node} "
+                             f"(exit {result.exit_status}): {detail}")
+        if self.pid is None:
+            raise FaultError(f"{self.describe()}: the delay line's PID was not reported: {detail}")
+        self._journal_pid()
+        log.info("%s: delay line pid %d (start time %s) on %s", self.describe(), self.pid, self.pid_start, self.node)
+
+    def _journal_pid(self) -> None:
+        """The journal record gets the PID and undo commands that name it (it was written before the start)."""
+        journal = self._journal()
+        if journal is None:
+            return
+        for rec in journal.faults:
+            if rec.get("id") == self.journal_id:
+                rec.update(pid=self.pid, pid_start=self.pid_start, undo=self.undo_commands())
+        journal.save()
+
+    def _pid_from_journal(self) -> None:
+        """Another process applied it (``hmipv6ct fault apply``): its PID is in the journal record."""
+        journal = self._journal()
+        for rec in (journal.faults if journal is not None else []):
+            if rec.get("id") == self.journal_id and rec.get("pid") is not None:
+                self.pid, self.pid_start = int(rec["pid"]), str(rec.get("pid_start"))
+
+    def _remove(self) -> None:
+        if self.pid is None:
+            self._pid_from_journal()
+        if self.pid is None:  # not known: the undo commands find it through the node's PID file
+            for command in self.undo_commands():
+                self._run(command, "stopping the delay line (from its PID file)")
+            return
+        q = shlex.quote
+        pid, start, t, lf = self.pid, q(str(self.pid_start)), q(self.table), q(self._log_file)
+        script = "\n".join([
+            _START_TIME_SH,
+            f"[ \"$(_st {pid})\" = {start} ] && kill -TERM {pid}",
+            f"end=$(( $(date +%s) + {int(self.STOP_TIMEOUT)} ))",
+            f"while [ \"$(_st {pid})\" = {start} ]; do",
+            f"  if [ $(date +%s) -ge $end ]; then echo 'did not end on SIGTERM: SIGKILL'; kill -KILL {pid}; break; fi",
+            "  sleep 0.05 2>/dev/null || sleep 1",
+            "done",
+            f"{self._ours()} && {{ echo 'table left behind: deleted'; nft delete table ip6 {t}; }}",
+            f"tail -n 1 {lf} 2>/dev/null; rm -f {lf} {q(self._pid_file)}",
+            f"! {self._ours()}",
+        ])
+        out = self._run(script, "stopping the delay line")
+        lines = out.strip().splitlines()
+        self.report = lines[-1] if lines and lines[-1].startswith("delayed") else None
+        if any(w in out for w in ("SIGKILL", "left behind")):
+            log.warning("%s: delay line %d did not end cleanly: %s", self.describe(), pid, " | ".join(lines))
+
+    def undo_commands(self) -> list[str]:
+        q = shlex.quote
+        t, files = q(self.table), f"{q(self._log_file)} {q(self._pid_file)}"
+        if self.pid is not None:
+            kill = f"[ \"$(_st {self.pid})\" = {q(str(self.pid_start))} ] && kill -KILL {self.pid}"
+        else:  # journaled before the start: the PID file the start command writes names it
+            kill = (f"if [ -r {q(self._pid_file)} ]; then read _p _t <{q(self._pid_file)}; "
+                    f"[ -n \"$_t\" ] && [ \"$(_st $_p)\" = \"$_t\" ] && kill -KILL $_p; fi")
+        return [f"{_START_TIME_SH}; {kill}; {self._ours()} && nft delete table ip6 {t}; rm -f {files}; true"]
+
+    def _ours(self) -> str:
+        """Shell: the table exists and is this fault's (its rule carries the journal id as comment), not another
+        path delay's (one applied later, or the one an apply that found the table refused to replace)."""
+        return f"nft list table ip6 {shlex.quote(self.table)} 2>/dev/null | grep -qF {shlex.quote(self.journal_id)}"
+
+
+# -- a renumbered MAP (MapAddressChange) ---------------------------------------------------------------------------
+
+class MapAddressChange(Fault):
+    """The access router advertises ``map_node``'s MAP option with the global address ``new_address`` (a
+    renumbered MAP): Dist, Pref, R and the valid lifetime stay and a fresh RA goes out at once; a mobile node
+    "MUST act on the change" of the advertised MAP's address (§3.1 ¶7, both editions).  Through the AR daemon's
+    ``map-readdress "OLD NEW"`` control command (removal: ``map-readdress "NEW OLD"``); the MAP option must be
+    one the AR is configured with (manually).  An AR that also learns the MAP's option from RAs (rfc4140 dynamic
+    discovery, as AR1 of the virtual testbed) goes on relaying the old address it learns, Dist + 1: use an AR
+    configured manually only (AR2) for a clean renumbering."""
+
+    kind = "map_address_change"
+
+    def __init__(self, testbed: Any, ar: str, map_node: str, new_address: str) -> None:
+        new = str(ipaddress.IPv6Address(str(new_address)))
+        super().__init__(testbed, ar, map=map_node, new_address=new)
+        self.map_address = self._address(map_node)
+        if ipaddress.IPv6Address(self.map_address) == ipaddress.IPv6Address(new):
+            raise ValueError(f"{new} is already {map_node}'s address")
+
+    def _readdress(self, old: str, new: str) -> str | None:
+        command = self.testbed.control_command(self.node)
+        if command is None:
+            return None
+        return f"{command} map-readdress {shlex.quote(f'{old} {new}')}"
+
+    def _apply(self) -> None:
+        self._control_readdress(self.map_address, self.params["new_address"])
+
+    def _remove(self) -> None:
+        self._control_readdress(self.params["new_address"], self.map_address)
+
+    def _control_readdress(self, old: str, new: str) -> None:
+        command = self._readdress(old, new)
+        if command is None:
+            raise FaultNotSupported(f"{self.node}: no control command is known for its HMIPv6 daemon, so "
+                                    f"{self.kind} cannot be triggered")
+        self._run(command, "map-readdress")
+
+    def undo_commands(self) -> list[str]:
+        command = self._readdress(self.params["new_address"], self.map_address)
+        return [command] if command else []
+
+
 KINDS: dict[str, type[Fault]] = {cls.kind: cls for cls in
-                                 (ZeroLifetimeMap, EchoLoss, MapPreference, LinkFlap, Partition, PacketLoss, MapCrash)}
+                                 (ZeroLifetimeMap, EchoLoss, MapPreference, LinkFlap, Partition, PacketLoss, MapCrash,
+                                  PathDelay, MapAddressChange)}

@@ -308,6 +308,30 @@ class ArCore:
             self._fast_ras(now)
         return actions
 
+    def readdress_map(self, now: float, old: bytes, new: bytes) -> list[Action]:
+        """A renumbered MAP (a change in the advertised MAP's address, base §3.1 ¶7): the manually configured MAP
+        option for ``old`` is advertised with the global address ``new`` from now on, its Dist, Pref, R and valid
+        lifetime unchanged, and a fresh RA goes out as soon as the rate limit allows (RFC 4861 §6.2.4).  Probing
+        follows the address.  Idempotent: ``old`` already replaced by ``new`` changes nothing.  Raises ValueError when
+        ``old`` is not a manually configured option or ``new`` is already configured."""
+        if old == new:  # checked before the timers run: a refused command must not swallow a due RA or probe
+            raise ValueError(f"{fmt(old)}: the new address is the old one")
+        local = self.table.local.address if self.table.local is not None else None
+        done = old not in self.table.manual and new in self.table.manual
+        if old not in self.table.manual and not done:
+            reason = "this router's own MAP option" if old == local else "not a manually configured MAP option"
+            raise ValueError(f"{fmt(old)}: {reason}")
+        if not done and (new in self.table.manual or new == local):
+            raise ValueError(f"{fmt(new)}: already configured as a MAP option of this router")
+        actions = self.start(now) + self._run_timers(now)
+        if done:
+            return actions + [_log("map_readdress_unchanged", old=old, new=new, reason="already advertised")]
+        option = self.table.readdress(old, new)
+        actions.append(_log("map_readdressed", old=old, new=new, map=_option_dict(option)))
+        actions += self._sync_probes(now)
+        self._fast_ras(now)
+        return actions
+
     # --------------------------------------------------------------------------------------------------- timers
 
     def _run_timers(self, now: float) -> list[Action]:

@@ -67,6 +67,14 @@ class MapTable:
             seen[address] = None
         return list(seen)
 
+    def readdress(self, old: bytes, new: bytes) -> MapOption:
+        """The manually configured option for ``old`` is advertised for ``new`` from now on (a renumbered MAP):
+        Dist, Pref, R and the valid lifetime are kept, and so is its place among the options.  State kept by
+        address (forced down, failed) is not carried over: it belongs to the address.  Returns the new option."""
+        option = replace(self.manual[old], address=new)
+        self.manual = {(new if a == old else a): (option if a == old else o) for a, o in self.manual.items()}
+        return option
+
     def available(self, address: bytes) -> bool:
         return address not in self.failed and address not in self.forced_down
 

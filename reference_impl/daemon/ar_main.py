@@ -16,6 +16,14 @@ from .runner import Daemon, open_log, signalling_filter
 _signalling = signalling_filter(icmp_types=frozenset({129, 133, 134}))
 
 
+def _old_new(arg: object) -> tuple[bytes, bytes]:
+    """``map-readdress``'s argument: "OLD NEW" (or "OLD,NEW", or a two-element list) -> two addresses."""
+    words = [str(w) for w in arg] if isinstance(arg, (list, tuple)) else str(arg or "").replace(",", " ").split()
+    if len(words) != 2:
+        raise ValueError(f"map-readdress needs two addresses, OLD NEW (got {arg!r})")
+    return ip6(words[0]), ip6(words[1])
+
+
 def main(argv: list[str] | None = None, core_factory: Callable[..., ArCore] = ArCore) -> int:
     """Run the AR.  ``core_factory`` exists for the project's own negative-control tests (see map_main)."""
     p = argparse.ArgumentParser(prog="hmipv6-ar", description=__doc__)
@@ -35,6 +43,7 @@ def main(argv: list[str] | None = None, core_factory: Callable[..., ArCore] = Ar
     daemon = Daemon("ar", core, links, log, cfg.control_socket, _signalling, commands={
         "map-down": lambda now, arg: core.force_map_down(now, ip6(str(arg))),
         "map-up": lambda now, arg: core.restore_map(now, ip6(str(arg))),
+        "map-readdress": lambda now, arg: core.readdress_map(now, *_old_new(arg)),
     })
     log("starting", config=args.config, edition=cfg.edition)
     daemon.run()

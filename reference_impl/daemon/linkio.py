@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import socket
 import struct
@@ -38,6 +39,10 @@ class LinkSocket:
                 data, addr = self.sock.recvfrom(65535)
             except BlockingIOError:
                 return None
+            except OSError as exc:  # the interface went down (carrier loss, link flap): nothing to read now
+                if exc.errno in (errno.ENETDOWN, errno.ENXIO):
+                    return None
+                raise
             if addr[2] not in (PACKET_OUTGOING, PACKET_OTHERHOST):
                 return data
 

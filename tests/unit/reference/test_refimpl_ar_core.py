@@ -384,3 +384,86 @@ def test_snapshot_is_json():
     snap = json.loads(json.dumps(core.snapshot(), allow_nan=False))
     assert snap["interfaces"]["wlan0"]["map_options"][0]["dist"] == 2
     assert snap["learned"][0]["router"] == "fe80::99"
+
+
+# --- renumbered MAP (map-readdress) --------------------------------------------------------------------------------
+
+MAP1_NEW = w.ip6("2001:db8:f::99")
+
+
+def test_readdress_replaces_the_manual_option_and_advertises_at_once():
+    """base §3.1 ¶7 (a change in the advertised MAP's address): the option is advertised with the new address, Dist,
+    Pref, R and valid lifetime kept, in its place among the options; the next RA goes out at once (RFC 4861
+    §6.2.4), not at the end of the current interval."""
+    first, second = w.MapOption(MAP1, dist=2, pref=12, r=True, valid_lifetime=3600), w.MapOption(MAP2, dist=1, pref=9)
+    core = make(manual_maps=(first, second))
+    core.start(0.0)
+    run_until(core, 100.0)  # past the initial advertisements: the next one is minutes away
+    assert core.next_deadline() > 101.0
+    actions = core.readdress_map(100.5, MAP1, MAP1_NEW)
+    (log,) = logs(actions, "map_readdressed")
+    assert (log.fields["old"], log.fields["new"]) == ("2001:db8:f::1", "2001:db8:f::99")
+    assert core.advertised_map_options("wlan0") == (w.MapOption(MAP1_NEW, dist=2, pref=12, r=True,
+                                                                valid_lifetime=3600), second)
+    assert core.next_deadline() <= 100.5 + 3.0  # MIN_DELAY_BETWEEN_RAS at most
+    (ra,) = ras(core.tick(core.next_deadline()))
+    assert [o.address for o in ra.packet.payload.map_options] == [MAP1_NEW, MAP2]
+    assert core.snapshot()["interfaces"]["wlan0"]["map_options"][0]["address"] == "2001:db8:f::99"
+
+
+def test_readdress_back_restores_and_is_idempotent():
+    """The reverse command restores the original option; repeating either is harmless (undo after a crash)."""
+    manual = w.MapOption(MAP1, dist=3, pref=4, r=False, valid_lifetime=600)
+    core = make(manual_maps=(manual,))
+    core.start(0.0)
+    core.readdress_map(1.0, MAP1, MAP1_NEW)
+    assert logs(core.readdress_map(2.0, MAP1, MAP1_NEW), "map_readdress_unchanged")
+    core.readdress_map(3.0, MAP1_NEW, MAP1)
+    assert core.advertised_map_options("wlan0") == (manual,)
+    assert logs(core.readdress_map(4.0, MAP1_NEW, MAP1), "map_readdress_unchanged")
+    assert core.advertised_map_options("wlan0") == (manual,)
+
+
+@pytest.mark.parametrize("old, new", [(MAP2, MAP1_NEW), (MAP1, MAP1), (MAP1, SELF_MAP), (SELF_MAP, MAP1_NEW)],
+                         ids=["unknown", "same", "taken-by-local", "local"])
+def test_readdress_rejects_what_is_not_a_manual_option(old, new):
+    """Only a manually configured option is renumbered, never onto an address already advertised by this router."""
+    core = make(manual_maps=(w.MapOption(MAP1),), local_map=w.MapOption(SELF_MAP))
+    core.start(0.0)
+    with pytest.raises(ValueError):
+        core.readdress_map(1.0, old, new)
+    assert {o.address for o in core.advertised_map_options("wlan0")} == {MAP1, SELF_MAP}
+
+
+def test_readdress_moves_probing_to_the_new_address_and_keeps_forced_down_by_address():
+    """base §10 failure detection follows the advertised address; a manual failure belongs to the address it was
+    given for (the renumbered option is advertised normally, the old address stays forced down if it returns)."""
+    core = make(probing=True, manual_maps=(w.MapOption(MAP1),))
+    core.start(0.0)
+    core.force_map_down(1.0, MAP1)
+    actions = core.readdress_map(2.0, MAP1, MAP1_NEW)
+    assert logs(actions, "map_probing_stopped") and logs(actions, "map_probing_started")
+    assert list(core.snapshot()["probes"]) == ["2001:db8:f::99"]
+    (probe,) = echoes(actions + core.tick(2.0))
+    assert probe.packet.dst == MAP1_NEW
+    assert core.advertised_map_options("wlan0")[0].valid_lifetime == 0xFFFFFFFF
+    core.readdress_map(3.0, MAP1_NEW, MAP1)
+    assert core.advertised_map_options("wlan0")[0].valid_lifetime == 0
+
+
+@pytest.mark.parametrize("arg", ["2001:db8:f::1 2001:db8:f::99", "2001:db8:f::1,2001:db8:f::99",
+                                 ["2001:db8:f::1", "2001:db8:f::99"]])
+def test_map_readdress_control_argument(arg):
+    """The AR daemon's ``map-readdress`` control command takes "OLD NEW" (or "OLD,NEW", or a list)."""
+    from reference_impl.daemon.ar_main import _old_new
+
+    assert _old_new(arg) == (MAP1, MAP1_NEW)
+
+
+@pytest.mark.parametrize("arg", [None, "2001:db8:f::1", "2001:db8:f::1 2001:db8:f::99 2001:db8:f::98", "x y"])
+def test_map_readdress_control_argument_refused(arg):
+    """Anything but two addresses is a ValueError (the control socket replies ok: false with it)."""
+    from reference_impl.daemon.ar_main import _old_new
+
+    with pytest.raises(ValueError):
+        _old_new(arg)
