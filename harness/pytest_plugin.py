@@ -395,6 +395,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             _journal(item, state, _plain_verdict(report, call),
                      {"phase": report.when, "duration": round(report.duration, 3), "evidence": files})
         return report
+    if report.when == "teardown" and report.failed:
+        # the verdict was judged before; a teardown that fails (e.g. a fault not removed) is its own ERROR,
+        # so it is neither lost from the results nor hidden behind an exit status of 0
+        exc = call.excinfo.value if call.excinfo else None
+        entry = {"nodeid": f"{item.nodeid} (teardown)", "test_purpose": None, "title": f"teardown of {info['id']}",
+                 "role": state.role, "edition": state.edition, "requirements": [], "level": None,
+                 "verdict": str(Verdict.ERROR), "reason": f"teardown failed ({type(exc).__name__}): {exc}",
+                 "phase": "teardown", "duration": round(report.duration, 3)}
+        state.entries.append(entry)
+        if state.journal is not None:
+            state.journal.write(entry)
+        return report
     if report.when == "teardown" or (report.when == "setup" and report.passed):
         return report
     exc = call.excinfo.value if call.excinfo else None

@@ -274,3 +274,25 @@ def test_a(judge):
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert f"{SECURITY} is reported as untested (security issue pending)" in result.stderr.str()
+
+
+def test_a_failing_teardown_is_an_error_of_its_own(pytester: pytest.Pytester) -> None:
+    """A test purpose judged PASS whose teardown fails (e.g. a fault that could not be removed) keeps its verdict,
+    and the teardown failure is reported as an ERROR entry that makes the exit status non-zero."""
+    suite = SUITE.split("@tp(\"T-FAIL\"")[0] + '''
+from harness.errors import TestbedError
+
+@pytest.fixture
+def sticky_fault():
+    yield
+    raise TestbedError("could not remove fault(s): packet_loss(rt): nft refused")
+
+@tp("T-STICKY", "''' + MUST + '''")
+def test_sticky(judge, sticky_fault):
+    judge.check("''' + MUST + '''", True, "fine")
+'''
+    result, by_id, doc = run(pytester, suite=suite)
+    assert by_id["T-STICKY"]["verdict"] == "PASS"
+    errors = [r for r in doc["results"] if r["nodeid"].endswith("test_sticky (teardown)")]
+    assert errors and errors[0]["verdict"] == "ERROR" and "nft refused" in errors[0]["reason"]
+    assert result.ret == 1, "an infrastructure error in a teardown must not leave the exit status at 0"
