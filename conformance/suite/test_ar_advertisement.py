@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from harness.tester.packets import (
-    Ether, ICMPv6ND_RA, ICMPv6ND_RS, ICMPv6NDOptMAP, IPv6,
+    ICMPv6ND_RA, ICMPv6NDOptMAP, IPv6, router_solicitation,
 )
 
 pytestmark = pytest.mark.role("ar")
@@ -32,8 +32,7 @@ def _ras(testbed, tester, link: str, count: int):
     """``count`` RAs from the link: the first solicited (RS from the tester), the others unsolicited."""
     t = testbed.spec.timers
     mark = tester.mark()
-    tester.send(link, Ether(dst="33:33:00:00:00:02", src=tester.mac(link)) / IPv6(src="::", dst="ff02::2", hlim=255)
-                / ICMPv6ND_RS())
+    tester.send(link, router_solicitation(tester.mac(link)))
     window = t.max_ra_delay_time + t.min_delay_between_ras + count * t.max_rtr_adv_interval + 1.0
     seen = []
     deadline_mark = mark

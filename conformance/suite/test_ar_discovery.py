@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.tester.packets import Ether, ICMPv6ND_RA, ICMPv6ND_RS, ICMPv6NDOptMAP, ICMPv6NDOptSrcLLAddr, IPv6
+from harness.tester.packets import ICMPv6ND_RA, ICMPv6NDOptMAP, router_solicitation, upstream_advertisement
 
 pytestmark = [pytest.mark.role("ar"), pytest.mark.pics("dynamic_map_discovery")]
 
@@ -24,11 +24,9 @@ def _map_options(pkt) -> list:
 def _advertise(tester, link: str, source: str, options: list) -> None:
     """An RA from upstream router ``source`` (link-local, hop limit 255, router lifetime 0) with MAP ``options``
     ([(address, dist)], Pref 7, R 1, valid lifetime 600 s); no options withdraws what it advertised before."""
-    ra = (Ether(dst="33:33:00:00:00:01", src=tester.mac(link)) / IPv6(src=source, dst="ff02::1", hlim=255)
-          / ICMPv6ND_RA(routerlifetime=0) / ICMPv6NDOptSrcLLAddr(lladdr=tester.mac(link)))
-    for address, dist in options:
-        ra = ra / ICMPv6NDOptMAP(dist=dist, pref=RELAYED_PREF, R=1, validlifetime=RELAYED_LIFETIME, addr=address)
-    tester.send(link, ra)
+    tester.send(link, upstream_advertisement(tester.mac(link), source, [
+        ICMPv6NDOptMAP(dist=dist, pref=RELAYED_PREF, R=1, validlifetime=RELAYED_LIFETIME, addr=address)
+        for address, dist in options]))
 
 
 @pytest.fixture
@@ -77,14 +75,9 @@ def test_relayed_option_dist_incremented(testbed, dut, tester, upstream, judge) 
     t = testbed.spec.timers
     judge.step(f"1. advertise MAP {relayed} with Dist {RELAYED_DIST} on {link.name} from {UPSTREAM}")
     mark = tester.mark()
-    tester.send(link.name, Ether(dst="33:33:00:00:00:01", src=tester.mac(link.name))
-                / IPv6(src=UPSTREAM, dst="ff02::1", hlim=255) / ICMPv6ND_RA(routerlifetime=0)
-                / ICMPv6NDOptSrcLLAddr(lladdr=tester.mac(link.name))
-                / ICMPv6NDOptMAP(dist=RELAYED_DIST, pref=RELAYED_PREF, R=1, validlifetime=RELAYED_LIFETIME,
-                                 addr=relayed))
+    _advertise(tester, link.name, UPSTREAM, [(relayed, RELAYED_DIST)])
     judge.step(f"2. solicit on {access.name} and collect the AR's advertisements")
-    tester.send(access.name, Ether(dst="33:33:00:00:00:02", src=tester.mac(access.name))
-                / IPv6(src="::", dst="ff02::2", hlim=255) / ICMPv6ND_RS())
+    tester.send(access.name, router_solicitation(tester.mac(access.name)))
     window = t.max_rtr_adv_interval + t.min_delay_between_ras + t.max_ra_delay_time + 1.0
     ra = tester.wait_for(lambda f: ICMPv6ND_RA in f.pkt and any(o.addr == relayed for o in _map_options(f.pkt)),
                          window, mark, [access.name])
@@ -159,8 +152,7 @@ def test_smallest_dist_across_interfaces(testbed, dut, tester, two_upstreams, ju
     judge.step(f"2. on {link_b.name} from {SECOND_UPSTREAM}: MAP {MAP_X} Dist 5, MAP {MAP_Y} Dist 2")
     _advertise(tester, link_b.name, SECOND_UPSTREAM, [(MAP_X, 5), (MAP_Y, 2)])
     judge.step(f"3. solicit on {access.name} and collect the AR's advertisements")
-    tester.send(access.name, Ether(dst="33:33:00:00:00:02", src=tester.mac(access.name))
-                / IPv6(src="::", dst="ff02::2", hlim=255) / ICMPv6ND_RS())
+    tester.send(access.name, router_solicitation(tester.mac(access.name)))
     window = 2 * t.max_rtr_adv_interval + t.min_delay_between_ras + t.max_ra_delay_time + 1.0
 
     def both(f) -> bool:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.tester.packets import (
-    Ether, ICMPv6ND_RA, ICMPv6NDOptMAP, ICMPv6NDOptSrcLLAddr, IPv6, link_local_from_mac,
-)
+from harness.tester.packets import ICMPv6ND_RA, ICMPv6NDOptMAP, IPv6, link_local_from_mac, upstream_advertisement
 
 pytestmark = [pytest.mark.role("map"), pytest.mark.pics("map_option_origination")]
 
@@ -102,15 +100,7 @@ def upstream_link(testbed, dut, tester):
     if not links:
         pytest.skip("NOT APPLICABLE: the testbed gives the MAP no link besides its domain link that the tester is on")
     yield links[0]
-    tester.send(links[0].name, _ra(tester, links[0].name, []))
-
-
-def _ra(tester, link: str, options: list):
-    ra = (Ether(dst="33:33:00:00:00:01", src=tester.mac(link)) / IPv6(src=RELAYING_ROUTER, dst="ff02::1", hlim=255)
-          / ICMPv6ND_RA(routerlifetime=0) / ICMPv6NDOptSrcLLAddr(lladdr=tester.mac(link)))
-    for opt in options:
-        ra = ra / opt
-    return ra
+    tester.send(links[0].name, upstream_advertisement(tester.mac(links[0].name), RELAYING_ROUTER, []))
 
 
 @pytest.mark.tp(id="HMIP-MAP-DISC-001", title="A MAP relaying another MAP's option sends its own option with it")
@@ -144,7 +134,7 @@ def test_own_option_with_relayed(testbed, dut, tester, upstream_link, judge) -> 
     address = spec.map_address(dut.node)
     judge.step(f"1. advertise MAP {OTHER_MAP} with Dist 1 on {upstream_link.name} from {RELAYING_ROUTER}")
     mark = tester.mark()
-    tester.send(upstream_link.name, _ra(tester, upstream_link.name, [
+    tester.send(upstream_link.name, upstream_advertisement(tester.mac(upstream_link.name), RELAYING_ROUTER, [
         ICMPv6NDOptMAP(dist=1, pref=7, R=1, validlifetime=600, addr=OTHER_MAP)]))
     judge.step(f"2. collect the MAP's advertisements on {home.name}")
     window = 2 * spec.timers.max_rtr_adv_interval + 1.0

@@ -32,7 +32,7 @@ __all__ = [
     "ICMPv6NDOptMAP", "ICMPv6NDOptPrefixInfo", "ICMPv6NDOptSrcLLAddr", "ICMPv6NDOptDstLLAddr",
     "IPv6ExtHdrDestOpt", "IPv6ExtHdrRouting", "MIP6MH_BU", "MIP6MH_BA", "MobilityHeader",
     "UDP", "decode", "ipv6_layers", "innermost", "link_local_from_mac", "mac_str", "neighbor_advert",
-    "solicited_node", "solicited_node_mac",
+    "router_solicitation", "solicited_node", "solicited_node_mac", "upstream_advertisement",
 ]
 
 
@@ -71,6 +71,21 @@ def solicited_node(address: str) -> str:
 
 def solicited_node_mac(address: str) -> str:
     return in6_getnsmac(in6_getnsma(inet_pton(socket.AF_INET6, address)))
+
+
+def router_solicitation(mac: str) -> Packet:
+    """An RS from the unspecified address (no Source Link-Layer Address option, RFC 4861 §4.1) to all-routers."""
+    return Ether(dst="33:33:00:00:00:02", src=mac) / IPv6(src="::", dst="ff02::2", hlim=255) / ICMPv6ND_RS()
+
+
+def upstream_advertisement(mac: str, source: str, options: list) -> Packet:
+    """An RA to all-nodes from a router the tester plays upstream of a router under test: link-local ``source``,
+    hop limit 255, router lifetime 0 (not a default router), its Source Link-Layer Address, then ``options``."""
+    ra = (Ether(dst="33:33:00:00:00:01", src=mac) / IPv6(src=source, dst="ff02::1", hlim=255)
+          / ICMPv6ND_RA(routerlifetime=0) / ICMPv6NDOptSrcLLAddr(lladdr=mac))
+    for option in options:
+        ra = ra / option
+    return ra
 
 
 def neighbor_advert(ns: Packet, target_mac: str, router: bool) -> bytes:
