@@ -123,18 +123,6 @@ class Judgement:
         measurable in this run, with ``note`` saying why."""
         self.measurements[name] = {"value": value, "unit": unit, **({"note": note} if note else {})}
 
-    def check_timing(self, requirement: str, measured: float, bound: float, what: str, *, frame: Any = None) -> bool:
-        """A measured time against a stated, non-normative bound (a PICS declaration or a specification's
-        example): over the bound is WARN, whatever ``requirement``'s keyword."""
-        if requirement not in self.declared:
-            raise ValueError(f"check against {requirement}, which the test purpose does not declare")
-        ok = measured <= bound
-        keyword = self._keywords[requirement] or "(binding)"
-        self.checks.append(CheckPoint(requirement, keyword, ok, f"{what}: {measured:.3f} s (bound {bound:.3f} s)",
-                                      Verdict.PASS if ok else Verdict.WARN, time.time(),
-                                      {"timing": "stated bound, not normative"}, frame))
-        return ok
-
     def require(self, condition: Any, why: str) -> None:
         """A precondition of the test point: if it does not hold, the verdict is INCONCLUSIVE."""
         if not condition:
@@ -148,10 +136,7 @@ class Judgement:
         the tester read, to be confirmed by tshark after the test.  A violated MUST-level requirement
         raises :class:`RequirementViolated` (verdict FAIL).
         """
-        if requirement not in self.declared:
-            raise ValueError(f"check against {requirement}, which the test purpose does not declare "
-                             f"(declared: {', '.join(self.declared) or 'none'})")
-        keyword = self._keywords[requirement] or "(binding)"
+        keyword = self._keyword_of(requirement)
         ok = bool(condition)
         outcome = Verdict.PASS if ok else VIOLATION[keyword]
         self.checks.append(CheckPoint(requirement, keyword, ok, detail, outcome, time.time(),
@@ -160,6 +145,22 @@ class Judgement:
         if not ok and outcome is Verdict.FAIL:
             raise RequirementViolated(requirement, detail)
         return ok
+
+    def check_timing(self, requirement: str, measured: float, bound: float, what: str, *, frame: Any = None) -> bool:
+        """A measured time against a stated, non-normative bound (a PICS declaration or a specification's
+        example): over the bound is WARN, whatever ``requirement``'s keyword."""
+        ok = measured <= bound
+        self.checks.append(CheckPoint(requirement, self._keyword_of(requirement), ok,
+                                      f"{what}: {measured:.3f} s (bound {bound:.3f} s)",
+                                      Verdict.PASS if ok else Verdict.WARN, time.time(),
+                                      {"timing": "stated bound, not normative"}, frame))
+        return ok
+
+    def _keyword_of(self, requirement: str) -> str:
+        if requirement not in self.declared:
+            raise ValueError(f"check against {requirement}, which the test purpose does not declare "
+                             f"(declared: {', '.join(self.declared) or 'none'})")
+        return self._keywords[requirement] or "(binding)"
 
     def verdict(self) -> tuple[Verdict, str]:
         """The verdict from the check points alone (no exception), with the reason for a non-PASS."""
