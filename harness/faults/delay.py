@@ -33,6 +33,15 @@ def _nft(script: str) -> None:
         raise RuntimeError(f"nft: {proc.stderr.strip()}")
 
 
+def _forward(tx: socket.socket, packet: bytes) -> bool:
+    """Send a held IPv6 packet on as the router would (the kernel routes it); False if it could not go."""
+    try:
+        tx.sendto(packet, (socket.inet_ntop(socket.AF_INET6, packet[24:40]), 0))
+    except OSError:
+        return False
+    return True
+
+
 def run(iface: str, prefix: str, delay: float, table: str = TABLE, comment: str | None = None) -> int:
     net = ipaddress.IPv6Network(prefix, strict=False)
     base, mask = net.network_address.packed, net.netmask.packed
@@ -76,19 +85,9 @@ def run(iface: str, prefix: str, delay: float, table: str = TABLE, comment: str 
                         heapq.heappush(held, (time.monotonic() + delay, n, packet[:7] + bytes([packet[7] - 1]) + packet[8:]))
             now = time.monotonic()
             while held and held[0][0] <= now:
-                _, _, packet = heapq.heappop(held)
-                try:
-                    tx.sendto(packet, (socket.inet_ntop(socket.AF_INET6, packet[24:40]), 0))
-                    sent += 1
-                except OSError:
-                    pass
+                sent += _forward(tx, heapq.heappop(held)[2])
         while held:  # stopping: what is still held goes on now
-            _, _, packet = heapq.heappop(held)
-            try:
-                tx.sendto(packet, (socket.inet_ntop(socket.AF_INET6, packet[24:40]), 0))
-                flushed += 1
-            except OSError:
-                pass
+            flushed += _forward(tx, heapq.heappop(held)[2])
     finally:
         subprocess.run(["nft", "delete", "table", "ip6", table], capture_output=True)
         signal.set_wakeup_fd(-1)

@@ -111,7 +111,7 @@ class Fault:
             return
         owned = getattr(self.testbed, "owns_node", lambda node: False)(self.node)
         journal.faults.append({"id": self.journal_id, "fault": self.kind, "node": self.node,
-                               "params": {k: v for k, v in self.params.items()}, "undo": self.undo_commands(),
+                               "params": dict(self.params), "undo": self.undo_commands(),
                                "owned": owned, "testbed": _resolved(getattr(self.testbed.spec, "path", "")),
                                "applying_at": time.time()})
         journal.save()
