@@ -1,6 +1,7 @@
 """``hmipv6ct``: run the conformance suite, manage testbeds, clean up leftovers.
 
-    hmipv6ct run [--testbed FILE] [--dut-role map|mn|ar|all] [--edition rfc4140|rfc5380] [--out DIR] [-- PYTEST_ARGS]
+    hmipv6ct run [--interop] [--testbed FILE] [--dut-role map|mn|ar|all] [--edition rfc4140|rfc5380] [--out DIR]
+                 [-- PYTEST_ARGS]
     hmipv6ct testbed up|down|check [FILE]
     hmipv6ct clean [--all]
     hmipv6ct list
@@ -63,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dut-role", choices=("map", "mn", "ar", "all"), default="all")
     run.add_argument("--edition", choices=("rfc4140", "rfc5380"), default="rfc4140")
     run.add_argument("--out", type=Path, default=Path("reports"), help="where run directories go (default: reports)")
+    run.add_argument("--interop", action="store_true",
+                     help="interop mode: the DUT among reference peers, judged end to end by CN <-> MN flows across "
+                          "moves and MAP failures (conformance/interop) instead of the conformance test purposes")
     run.set_defaults(func=cmd_run)
 
     tb = sub.add_parser("testbed", help="build, tear down or health-check a testbed without running tests")
@@ -103,7 +107,8 @@ _PYTEST_BASE = ("-p", "no:cacheprovider", f"--rootdir={paths.ROOT}", "-o", "addo
 
 
 def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
-    """One pytest session per DUT role: ``--dut-role all`` judges the reference in every role in turn."""
+    """One pytest session per DUT role: ``--dut-role all`` judges the reference in every role in turn.  ``--interop``
+    runs the interop test purposes instead of the conformance ones."""
     import pytest
 
     from harness.testbed import load
@@ -115,12 +120,14 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     run_dir.mkdir(parents=True)
     _point_latest(args.out, run_id)
     roles = [args.dut_role] if args.dut_role != "all" else [r for r in ("map", "ar", "mn") if spec.nodes_with_role(r)]
-    print(f"hmipv6ct: run {run_id}: testbed {testbed}, DUT role(s) {', '.join(roles)}, edition {args.edition}")
+    suite = paths.INTEROP_DIR if args.interop else paths.SUITE_DIR
+    print(f"hmipv6ct: {'interop ' if args.interop else ''}run {run_id}: testbed {testbed}, DUT role(s) "
+          f"{', '.join(roles)}, edition {args.edition}")
     statuses: dict[str, int] = {}
     for role in roles:
         role_dir = run_dir / role if len(roles) > 1 else run_dir
         statuses[role] = int(pytest.main([
-            str(paths.SUITE_DIR), f"--testbed={testbed}", f"--dut-role={role}", f"--edition={args.edition}",
+            str(suite), f"--testbed={testbed}", f"--dut-role={role}", f"--edition={args.edition}",
             f"--run-dir={role_dir}", f"--junitxml={role_dir / 'junit.xml'}", f"--alluredir={role_dir / 'allure-results'}",
             *_PYTEST_BASE, "-ra", *extra]))
         if statuses[role] == 5:

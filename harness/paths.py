@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TESTBEDS_DIR = ROOT / "testbeds"
 CONFORMANCE_DIR = ROOT / "conformance"
 SUITE_DIR = CONFORMANCE_DIR / "suite"
+INTEROP_DIR = CONFORMANCE_DIR / "interop"
 DEFAULT_TESTBED = TESTBEDS_DIR / "virtual.yaml"
 
 

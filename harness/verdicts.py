@@ -23,6 +23,10 @@ not itself normative -- a timing the DUT declared in its PICS, or the example ti
 ("e.g. every ten seconds") -- and a bound not met is WARN whatever the keyword of the requirement.
 Measured outcomes (:meth:`Judgement.measure`: reaction and recovery times, packets lost) are reported, not
 judged.
+
+Interop runs judge end to end (:meth:`Judgement.end_to_end`): a flow that does not get through is FAIL against
+the pseudo-requirement ``END-TO-END`` -- unless the captures show the clause that broke it, in which case that
+clause is judged instead (its keyword decides) and the end-to-end outcome is recorded as explained by it.
 """
 
 from __future__ import annotations
@@ -46,7 +50,9 @@ class Verdict(str, enum.Enum):
         return self.value
 
 
-MUST_LEVEL = frozenset({"MUST", "MUST NOT", "SHALL", "SHALL NOT", "REQUIRED", "(binding)"})
+END_TO_END = "END-TO-END"  # the interop outcome no catalogued clause accounts for
+END_TO_END_KEYWORD = "(end to end)"
+MUST_LEVEL = frozenset({"MUST", "MUST NOT", "SHALL", "SHALL NOT", "REQUIRED", "(binding)", END_TO_END_KEYWORD})
 SHOULD_LEVEL = frozenset({"SHOULD", "SHOULD NOT", "RECOMMENDED"})
 MAY_LEVEL = frozenset({"MAY", "OPTIONAL"})
 
@@ -155,6 +161,24 @@ class Judgement:
                                       Verdict.PASS if ok else Verdict.WARN, time.time(),
                                       {"timing": "stated bound, not normative"}, frame))
         return ok
+
+    def end_to_end(self, ok: bool, detail: str, *, explained_by: list[str] | None = None, frame: Any = None,
+                   **evidence: Any) -> bool:
+        """The end-to-end outcome of an interop check point.  Not ``ok`` and ``explained_by`` (requirements already
+        judged violated by check points of this test) is recorded with the worst outcome of those check points, so
+        the clause's keyword decides; not ``ok`` and unexplained is FAIL (raises :class:`RequirementViolated`)."""
+        outcome = Verdict.PASS
+        if not ok:
+            causes = [c for c in self.checks if c.requirement in (explained_by or ()) and not c.ok]
+            order = (Verdict.FAIL, Verdict.WARN, Verdict.INFO)
+            outcome = min((c.outcome for c in causes), key=order.index, default=Verdict.FAIL)
+            if causes:
+                detail += " -- caused by " + ", ".join(sorted({c.requirement for c in causes}))
+        self.checks.append(CheckPoint(END_TO_END, END_TO_END_KEYWORD, bool(ok), detail, outcome, time.time(),
+                                      {k: str(v) for k, v in evidence.items()}, frame))
+        if outcome is Verdict.FAIL and not ok:
+            raise RequirementViolated(END_TO_END, detail)
+        return bool(ok)
 
     def _keyword_of(self, requirement: str) -> str:
         if requirement not in self.declared:

@@ -1,14 +1,18 @@
 """A UDP test flow with sequence numbers: ``send`` in one namespace, ``recv`` in another, the receiver's
 report says what arrived, what was lost (gaps), duplicated or reordered, and when each datagram came.
+``ping`` is the ICMPv6 flow: numbered echo requests from one node, the replies it gets back (the far end needs
+no program of ours: every IPv6 node answers echo requests).
 
-Run as ``python -m harness.tester.flow send|recv ...`` inside a node's namespace (the harness starts both by
-PID and stops them with SIGTERM); the report is JSON.  Payload: ``!IQd`` = magic, sequence number, send time.
+Run as ``python -m harness.tester.flow send|recv|ping ...`` on a node (the harness starts them by PID and stops
+them with SIGTERM); the report is JSON.  UDP payload: ``!IQd`` = magic, sequence number, send time; the sender's
+report gives its start time, so the send time of a lost datagram is known too (``started_at + seq / rate``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import socket
 import struct
@@ -58,6 +62,7 @@ def send(args: argparse.Namespace) -> int:
     sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     sock.bind((args.src, 0))
     interval, seq, start = 1.0 / args.rate, 0, time.monotonic()
+    started_at = time.time()
     signal.signal(signal.SIGTERM, _stop)
     errors = 0
     try:
@@ -73,7 +78,8 @@ def send(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     if args.out:
-        Path(args.out).write_text(json.dumps({"sent": seq, "send_errors": errors}))
+        Path(args.out).write_text(json.dumps({"sent": seq, "send_errors": errors, "started_at": started_at,
+                                              "rate": args.rate}))
     return 0
 
 
@@ -98,6 +104,51 @@ def recv(args: argparse.Namespace) -> int:
     return 0
 
 
+ICMPV6_ECHO_REQUEST, ICMPV6_ECHO_REPLY = 128, 129
+LINGER = 1.0  # seconds ``ping --count`` waits for the last replies
+
+
+def ping(args: argparse.Namespace) -> int:
+    """Echo requests ``--src -> --dst`` at ``--rate`` with identifier ``--ident`` and sequence numbers 0, 1, ...
+    (modulo 2**16 on the wire, unwrapped in the report); the report is the receiver's (``arrivals``: sequence
+    number, reply time, source) plus the sender's (``sent``, ``started_at``, ``rate``)."""
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+    sock.bind((args.src, 0))
+    sock.settimeout(0.01)
+    ident = args.ident & 0xFFFF
+    interval, seq, start, started_at = 1.0 / args.rate, 0, time.monotonic(), time.time()
+    arrivals: list[tuple[int, float, str]] = []
+    errors = 0
+    signal.signal(signal.SIGTERM, _stop)
+    Path(args.out + ".ready").write_text("")
+    try:
+        while args.count == 0 or seq < args.count or time.monotonic() < start + seq * interval + LINGER:
+            if (args.count == 0 or seq < args.count) and time.monotonic() >= start + seq * interval:
+                # type, code, checksum (the kernel fills it in for ICMPv6 raw sockets), identifier, sequence
+                body = struct.pack("!BBHHH", ICMPV6_ECHO_REQUEST, 0, 0, ident, seq & 0xFFFF) + HEADER.pack(
+                    MAGIC, seq, time.time())
+                try:
+                    sock.sendto(body, (args.dst, 0))
+                except OSError:
+                    errors += 1
+                seq += 1
+            try:
+                data, peer = sock.recvfrom(2048)
+            except (TimeoutError, socket.timeout):
+                continue
+            if len(data) >= 8 + HEADER.size and data[0] == ICMPV6_ECHO_REPLY and \
+                    struct.unpack_from("!H", data, 4)[0] == ident:
+                got = parse(data[8:])
+                if got is not None:
+                    arrivals.append((got[0], time.time(), peer[0]))
+    except KeyboardInterrupt:
+        pass
+    report = summarise([(s, t) for s, t, _ in arrivals], seq)
+    report.update(arrivals=arrivals, sent=seq, send_errors=errors, started_at=started_at, rate=args.rate)
+    Path(args.out).write_text(json.dumps(report))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="harness.tester.flow", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -113,8 +164,15 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--bind", required=True)
     r.add_argument("--port", type=int, default=9000)
     r.add_argument("--out", required=True)
+    e = sub.add_parser("ping")
+    e.add_argument("--src", required=True)
+    e.add_argument("--dst", required=True)
+    e.add_argument("--rate", type=float, default=20.0, help="echo requests per second")
+    e.add_argument("--count", type=int, default=0, help="0 = until SIGTERM")
+    e.add_argument("--ident", type=int, default=os.getpid())
+    e.add_argument("--out", required=True)
     args = p.parse_args(argv)
-    return send(args) if args.cmd == "send" else recv(args)
+    return {"send": send, "recv": recv, "ping": ping}[args.cmd](args)
 
 
 if __name__ == "__main__":
