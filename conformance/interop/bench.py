@@ -145,6 +145,20 @@ class InteropBench:
         """``action`` (a fault applied or removed) starts a phase on the current link."""
         self._phase(name, action, self.phases[-1].link, expect, deadline=deadline)
 
+    def await_reaction(self, timeout: float) -> None:
+        """Let the current phase run until the mobile node reacts to a MAP advertised with valid lifetime 0 -- a
+        local BU to another MAP, or a home BU from its LCoA (plain Mobile IPv6) -- or ``timeout``.  What it did is
+        judged afterwards (:meth:`Checks.left_failed_map`); this only makes the phase long enough to show it."""
+        phase = self.phases[-1]
+        prefix = self.spec.links[phase.link].prefix
+        failed = {self.spec.map_address(self.map_a)}
+
+        def reaction(f) -> bool:
+            ly = pathmod.owner(f, MIP6MH_BU)
+            return ly is not None and ly[MIP6MH_BU].mhtime != 0 and ly.dst not in failed and (
+                ly.dst in self.map_nodes or (ly.dst == self.ha and ipaddress.IPv6Address(ly.src) in prefix))
+        self.tester.wait_for(reaction, timeout, phase.mark)
+
     def when_advertised(self, name: str, map_node: str, lifetime_zero: bool, timeout: float) -> bool:
         """Wait (up to ``timeout``) for the current access router to advertise ``map_node`` with valid lifetime 0
         (``lifetime_zero``) or above; if it does, a phase ``name`` starts with that RA.  Returns whether it did."""
@@ -320,6 +334,26 @@ class Checks:
         b.judge.check(pathmod.requirement("failed_map_unused", b.edition), used is None,
                       f"local BU to {at.failed_map} after its valid lifetime 0" if used is not None
                       else f"no BU to {at.failed_map} while it was advertised with valid lifetime 0", frame=used)
+
+    def left_failed_map(self, i: int) -> None:
+        """Phase ``i`` advertised a MAP with valid lifetime 0: the mobile node made new bindings with another MAP
+        advertised (base §7.2 ¶3 MUST), or, with none left, reverted to Mobile IPv6 -- a home BU from its LCoA
+        (rfc4140 §7.2 ¶3 MUST; RFC 5380 §7.1 ¶2: MUST NOT attempt to use HMIPv6)."""
+        b = self.b
+        at = b.attachment(i)
+        b.judge.require(at.failed_map is not None, f"no RA on {at.link} carried a MAP option with valid lifetime 0 "
+                                                   f"during '{b.phases[i].name}'")
+        view = self._view(i)
+        if at.map is not None:
+            bu = view.first(None, lambda f: (ly := pathmod.owner(f, MIP6MH_BU)) is not None and ly.dst == at.map
+                            and ly[MIP6MH_BU].mhtime != 0)
+            b.judge.check("HMIP-4140-7.2-P3-MUST-1", bu is not None,
+                          f"local BU to the other MAP {at.map}" if bu is not None
+                          else f"no local BU to the other MAP advertised, {at.map}", frame=bu)
+            return
+        hops = pathmod.diagnose(view, dataclasses.replace(at, failed_map=None), b.edition)
+        home = hops[-1]
+        b.judge.check(home.requirement, home.holds, home.detail, frame=home.frame)
 
     def previous_map_forwarding(self, i: int, previous_map: str) -> None:
         """Phase ``i`` is an inter-domain move: the mobile node tells the previous MAP its new LCoA (base §6.1 ¶6),

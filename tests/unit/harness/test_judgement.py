@@ -45,3 +45,32 @@ def test_measurements_keep_value_unit_and_why_not() -> None:
     j.measure("lost_packets", None, "packets", "no flow")
     assert j.measurements == {"recovery": {"value": 0.4, "unit": "s"},
                               "lost_packets": {"value": None, "unit": "packets", "note": "no flow"}}
+
+
+# -- end to end (interop) ----------------------------------------------------------------------------------------
+def test_end_to_end_unexplained_break_is_fail() -> None:
+    j = Judgement({"R-SHOULD": "SHOULD"}, ("R-SHOULD",))
+    with pytest.raises(RequirementViolated):
+        j.end_to_end(False, "cn->mn: nothing arrived")
+    assert j.verdict()[0] is Verdict.FAIL and "END-TO-END" in j.verdict()[1]
+
+
+def test_end_to_end_break_explained_by_a_should_clause_is_warn() -> None:
+    j = Judgement({"R-SHOULD": "SHOULD"}, ("R-SHOULD",))
+    j.check("R-SHOULD", False, "no BU to the previous MAP")
+    assert j.end_to_end(False, "cn->mn: nothing arrived", explained_by=["R-SHOULD"]) is False
+    verdict, reason = j.verdict()
+    assert verdict is Verdict.WARN and "caused by R-SHOULD" in reason
+
+
+def test_end_to_end_explanation_must_be_a_violated_check() -> None:
+    j = Judgement({"R-SHOULD": "SHOULD"}, ("R-SHOULD",))
+    j.check("R-SHOULD", True, "held")
+    with pytest.raises(RequirementViolated):  # a clause that held explains nothing
+        j.end_to_end(False, "nothing arrived", explained_by=["R-SHOULD"])
+
+
+def test_end_to_end_pass() -> None:
+    j = Judgement({}, ())
+    assert j.end_to_end(True, "resumed after 0.1 s")
+    assert j.verdict() == (Verdict.PASS, "")
