@@ -22,12 +22,12 @@ import ipaddress
 import logging
 import secrets
 import shlex
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError, InfrastructureError
+from harness.nodeproc import START_TIME_SH, python_for
 
 log = logging.getLogger("hmipv6ct.faults")
 
@@ -322,10 +322,9 @@ class MapCrash(Fault):
 
 # -- a delay line on a router (PathDelay) --------------------------------------------------------------------------
 
-# "the start time (field 22 of /proc/PID/stat) of PID, if it runs": empty for no such process or a zombie, so a
-# process is ours only while `[ "$(_st PID)" = START ]` (a recycled PID has another start time)
-_START_TIME_SH = ("_st() { _s=$(sed 's/.*) //' /proc/$1/stat 2>/dev/null) || return 0; set -- $_s; "
-                  "case $1 in Z|X) ;; *) echo \"${20}\" ;; esac; }")
+# "the start time (field 22 of /proc/PID/stat) of PID, if it runs": a process is ours only while
+# `[ "$(_st PID)" = START ]` (a recycled PID has another start time)
+_START_TIME_SH = START_TIME_SH
 
 
 def _seconds(delay: Any) -> float:
@@ -380,8 +379,7 @@ class PathDelay(Fault):
         prefix = str(ipaddress.IPv6Network(str(prefix), strict=False))
         super().__init__(testbed, router, iface=iface, prefix=prefix, delay=_seconds(delay))
         self.table = NFT_PREFIX + self.kind
-        # a namespace of this run lives on this host: this Python runs the harness there
-        self.python = sys.executable if testbed.owns_node(router) else "python3"
+        self.python = python_for(testbed, router)
         self.pid: int | None = None
         self.pid_start: str | None = None
         self.report: str | None = None  # the delay line's last words ("delayed N of M")
