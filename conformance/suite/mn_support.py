@@ -12,7 +12,9 @@ everything the MN hears comes from the tester and everything it sends is capture
 * answers local BUs as the MAP (a BA from the MAP address to the LCoA with a type 2 routing header holding
   the RCoA), and home registrations as the HA, inside the MAP tunnel (MAP -> LCoA [HA -> RCoA, RH2 = home
   address]) or directly in Mobile IPv6 mode (HA -> LCoA),
-* answers Neighbor Solicitations for the routers' link-local addresses.
+* answers Neighbor Solicitations for the routers' link-local addresses,
+* or, through :class:`PlayedMaps`, answers every BU as the MAP (or HA) it is sent to while keeping each played
+  MAP's binding cache, so that a scenario tells a new binding from the refresh of an existing one.
 
 The MAPs the tester plays (:data:`MAP_A`, :data:`MAP_B`) are not the testbed's MAP nodes: their prefixes
 exist only on this link.  The mobile node's home address, home agent and correspondents are those of the
@@ -53,9 +55,9 @@ from harness.tester.packets import (
 from harness.verdicts import Inconclusive
 
 __all__ = [
-    "ACCESS_LINK", "MAP_A", "MAP_B", "NO_RH2", "PREFIX_1", "PREFIX_2", "Bu", "MapAd", "MnBench",
-    "PlayedCorrespondents", "PlayedRouter", "Registration", "bench", "bu_of", "in_prefix", "prefix64", "same",
-    "signed_ba",
+    "ACCESS_LINK", "MAP_A", "MAP_B", "NO_RH2", "PREFIX_1", "PREFIX_2", "Answer", "Bu", "MapAd", "MnBench",
+    "PlayedCorrespondents", "PlayedMaps", "PlayedRouter", "Registration", "bench", "bu_of", "canonical", "in_prefix",
+    "prefix64", "same", "signed_ba",
 ]
 
 ACCESS_LINK = "acc0"
@@ -77,6 +79,10 @@ def in_prefix(address: str | None, prefix: str | ipaddress.IPv6Network) -> bool:
     if address is None:
         return False
     return ipaddress.IPv6Address(address) in ipaddress.IPv6Network(prefix, strict=False)
+
+
+def canonical(address: str) -> str:
+    return str(ipaddress.IPv6Address(address))
 
 
 def same(a: str | None, b: str | None) -> bool:
@@ -283,11 +289,13 @@ class MnBench:
     def handover(self, router: PlayedRouter, maps: Iterable[MapAd] = (), **ra_kw) -> int:
         """Move the MN (carrier flap), wait for its Router Solicitation, then let ``router`` advertise ``maps``;
         return the capture mark taken before the flap.  The other played router is gone from then on: its
-        link-local address no longer answers Neighbor Solicitations (unreachability detection fails)."""
+        link-local address no longer answers Neighbor Solicitations (unreachability detection fails); ``router``'s
+        answers them (again, after a handover away from it)."""
         mark = self.tester.mark()
         for other in (self.router, self.router2):
             if other != router:
                 self.tester.release(self.link, other.link_local)
+        self.tester.impersonate(self.link, router.link_local, router.mac, router=True)
         self.move()
         self.tester.wait_for(lambda f: self.from_mn(f) and ICMPv6ND_RS in f.pkt, self.rs_timeout, mark, [self.link])
         self.advertise(router, maps, **ra_kw)
@@ -482,6 +490,102 @@ class MnBench:
 
     def checksum_ok(self, b: Bu) -> tuple[int, int] | None:
         return mh_checksum(b.frame.data) if not b.tunnelled else None
+
+
+# -- the MAPs' and the home agent's side, with the MAPs' binding caches ----------------------------------------
+@dataclasses.dataclass
+class Answer:
+    """A BU of the MN to a played MAP (``map``) or to the HA, as the tester answered it.  ``live``: the MAP held a
+    binding for the BU's RCoA when it arrived (from the lifetimes the tester itself granted).  ``granted``: the
+    lifetime in the BA (None: not answered)."""
+
+    bu: Bu
+    map: str | None
+    live: bool
+    granted: int | None
+
+    @property
+    def local(self) -> bool:
+        return self.map is not None
+
+    @property
+    def new(self) -> bool:
+        """A local BU with a non-zero lifetime for an RCoA its MAP held no binding for: in the MAP's binding cache a
+        new entry, not the refresh or update of an existing one (RFC 6275 §10.3.1)."""
+        return self.local and self.bu.lifetime > 0 and not self.live
+
+
+class PlayedMaps:
+    """The tester as every MAP of ``maps`` and as the HA at once: each BU of the MN is answered once, and each played
+    MAP keeps a binding cache -- RCoA -> end of the lifetime it granted (the wall clock the capture stamps frames
+    with) -- so that a test purpose tells, from the wire, a new binding from the refresh of an existing one.
+
+    ``grant``: the longest lifetime (s, a multiple of 4) a MAP grants (default: what was asked), to make the MN
+    refresh within a test.  A local BU inside a tunnel is recorded, not answered (a MAP is not reached through
+    another MAP's tunnel, base §6.1 ¶3, §9.1).  ``router``: the access router the answers come from (its MAC)."""
+
+    def __init__(self, bench: MnBench, maps: Iterable[str], *, grant: dict[str, int] | None = None) -> None:
+        self.bench = bench
+        self.maps = [canonical(m) for m in maps]
+        self.grant = {canonical(m): v for m, v in (grant or {}).items()}
+        self.router = bench.router
+        self.cache: dict[str, dict[str, float]] = {m: {} for m in self.maps}
+        self.answers: list[Answer] = []
+        self._seen: set[int] = set()
+
+    def live(self, map_address: str, rcoa: str | None, at: float) -> bool:
+        """Whether ``map_address`` holds a binding for ``rcoa`` at ``at``."""
+        if rcoa is None:
+            return False
+        end = self.cache.get(canonical(map_address), {}).get(canonical(rcoa))
+        return end is not None and end > at
+
+    def ends(self, map_address: str) -> float | None:
+        """When the last binding ``map_address`` holds runs out (None: it holds none)."""
+        ends = [e for e in self.cache.get(canonical(map_address), {}).values()]
+        return max(ends) if ends else None
+
+    def serve(self, since: int, window: float, until: Callable[[], bool] | None = None) -> bool:
+        """Answer every BU of the MN after ``since`` for ``window`` seconds, or until ``until()`` holds (True)."""
+        deadline = time.monotonic() + window
+        while True:
+            for b in self.bench.bus(lambda b: True, since):
+                if b.frame.index not in self._seen:
+                    self._seen.add(b.frame.index)
+                    self._answer(b)
+            if until is not None and until():
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self.bench.tester.wait_for(lambda f: self.bench.from_mn(f), min(0.1, remaining), None, [self.bench.link])
+
+    def _answer(self, b: Bu) -> None:
+        bench = self.bench
+        target = canonical(b.ip.dst)
+        if target in self.maps and b.flag("M"):
+            live = self.live(target, b.hao, b.time)
+            granted = None
+            if not b.tunnelled and b.hao is not None:  # no RCoA (Home Address option): nothing to bind
+                granted = min(b.lifetime, self.grant.get(target, b.lifetime))
+                bench.send(bench.ba(b, lifetime=granted, router=self.router))
+                cache = self.cache[target]
+                if granted > 0:
+                    cache[canonical(b.hao)] = time.time() + granted
+                else:
+                    cache.pop(canonical(b.hao), None)
+            self.answers.append(Answer(b, target, live, granted))
+        elif bench.home_bu(b):
+            bench.send(bench.home_ba(b, router=self.router))
+            self.answers.append(Answer(b, None, True, b.lifetime))
+
+    def local(self, map_address: str | None = None, since: float = 0.0) -> list[Answer]:
+        """The local BUs answered (to ``map_address`` only, if given) sent at or after ``since``."""
+        wanted = canonical(map_address) if map_address is not None else None
+        return [a for a in self.answers if a.local and (wanted is None or a.map == wanted) and a.bu.time >= since]
+
+    def home(self, since: float = 0.0) -> list[Answer]:
+        return [a for a in self.answers if not a.local and a.bu.time >= since]
 
 
 # -- the correspondents' side of return routability (RFC 6275 §5.2, §6.1.5, §6.1.6, §6.2.7) --------------------

@@ -18,9 +18,13 @@ import time
 import pytest
 
 from conformance.suite import mn_support
-from conformance.suite.mn_support import MAP_A, MAP_B, PREFIX_1, Bu, MapAd, in_prefix, prefix64, same
+from conformance.suite.mn_support import (
+    MAP_A, MAP_B, PREFIX_1, Bu, MapAd, PlayedMaps, canonical, in_prefix, prefix64, same,
+)
 
 pytestmark = pytest.mark.role("mn")
+
+PREF_ZERO_GRANT = 8  # s: the longest lifetime MAP-A grants in HMIP-MN-SEL-005, so that the MN refreshes within the test
 
 
 @pytest.fixture
@@ -135,6 +139,132 @@ def test_preference_zero_not_chosen(bench, judge, edition) -> None:
     judge.check("HMIP-4140-7.2-P2-SHOULD-NOT-1", to_a is None, detail, frame=getattr(to_a, "frame", None))
     if edition == "rfc4140":
         judge.check("HMIP-4140-7.1.2-P1-SHOULD-NOT-1", to_a is None, detail)
+
+
+@pytest.mark.tp(id="HMIP-MN-SEL-005",
+                title="The MAP in use drops to preference 0: its binding may be refreshed, no new one is made")
+@pytest.mark.requirements("HMIP-4140-7.2-P2-SHOULD-NOT-1")
+def test_preference_zero_on_map_in_use(bench, judge) -> None:
+    """
+    Purpose:        Once the MAP it is registered with advertises preference 0, the MN may go on refreshing -- and,
+                    after a move within the MAP's domain, updating -- its existing binding with that MAP, but makes
+                    no new binding with it: not for another RCoA, and not again once its binding there has ended.
+    Topology:       MN -- acc0 -- tester (R1 and R2, MAP-A Dist 2, MAP-B Dist 1 Pref 10, HA).
+    Initialisation: MN restarted on acc0.  The tester answers every BU as the MAP it is sent to, or as the HA, and
+                    keeps each played MAP's binding cache from the lifetimes it grants (MAP-A grants at most 8 s, so
+                    that a MN keeping its binding refreshes it within the test): a local BU with a non-zero lifetime
+                    for an RCoA the MAP holds no binding for when it arrives is a new binding (RFC 6275 §10.3.1); one
+                    for an RCoA the MAP holds a binding for -- from the same or a new LCoA -- refreshes or updates an
+                    existing binding.
+    Procedure:      1. R1 advertises MAP-A (Dist 2, Pref 15) and MAP-B (Dist 1, Pref 10): the MN registers with MAP-A
+                       -- the choice of both rules (§7.2 highest Pref, §9.1 largest Dist) -- and its HA (another
+                       choice, or no registration, is INCONCLUSIVE).
+                    2. R1 advertises MAP-A with Pref 0, MAP-B unchanged; answer the MN's BUs until it refreshes its
+                       binding with MAP-A, at most 8 s + the reaction time (one granted lifetime).
+                    3. Move within the domain: carrier flap, R2 advertises 2001:db8:1f1::/64 with the same two options
+                       (MAP-A at Pref 0); answer the BUs for the reaction time.
+                    4. Move out: carrier flap, R1 advertises MAP-B only; MAP-A grants at most 4 s from now on; answer
+                       the BUs until every binding MAP-A holds has run out (at most 8 s + the reaction time).
+                    5. Move back: carrier flap, R2 advertises MAP-A (Dist 2, Pref 0) and MAP-B (Dist 1, Pref 10) --
+                       MAP-A is again the furthest MAP, now with no binding for the MN; poke the MN; answer the BUs
+                       for the reaction time and one retransmission window.
+    Judgement:      1. From the Pref-0 advertisement (step 2) to the end no local BU with a non-zero lifetime reaches
+                       MAP-A for an RCoA it holds no binding for, while the capture shows the MN alive after the
+                       last move.                                                        base §7.2 SHOULD NOT
+                    Recorded: whether (and from which LCoA, for which RCoA) the MN refreshed its binding with MAP-A
+                    in step 2; the local and home BUs after each move; whether MAP-A's bindings had run out before
+                    step 5.  Measured: refresh_interval (the registration acknowledged with 8 s to the next BU for
+                    the same RCoA).
+    Reference:      base §7.2 ¶2 "A MAP with a preference value of zero SHOULD NOT be used for new local BUs (i.e. the
+                    mobile node can refresh existing bindings but cannot create new ones)." (RFC 5380 §7.1 ¶1 the
+                    same; INC-3: refreshing -- and updating the LCoA of -- an existing binding conforms, and §9.1
+                    skips a Pref-0 MAP only when choosing one for a new binding); RFC 5380 §9.1 "This will continue
+                    until the preference value reduces to zero. Following this, mobile nodes will start selecting
+                    another MAP." (base §9.1 the same).
+    """
+    a15, a0, b = MapAd(MAP_A, dist=2, pref=15), MapAd(MAP_A, dist=2, pref=0), MapAd(MAP_B, dist=1, pref=10)
+    maps = PlayedMaps(bench, [MAP_A, MAP_B], grant={MAP_A: PREF_ZERO_GRANT})
+    react = bench.react_timeout
+
+    def registered() -> bool:
+        local = [x for x in maps.local(MAP_A) if x.bu.lifetime > 0 and x.granted]
+        return bool(local) and (bench.home_agent is None or any(in_prefix(h.bu.coa, prefix64(MAP_A))
+                                                                 for h in maps.home()))
+
+    judge.step("1. R1 advertises MAP-A (Dist 2, Pref 15) and MAP-B (Dist 1, Pref 10); register with MAP-A")
+    maps.serve(bench.advertise(maps=[a15, b]), 2 * react, until=registered)
+    judge.require(registered(), "the MN did not register with MAP-A (and its HA), the MAP both rules choose")
+    first = next(x for x in maps.local(MAP_A) if x.bu.lifetime > 0 and x.granted)
+    rcoa = first.bu.hao
+    judge.step(f"registered with MAP-A: RCoA {rcoa}, LCoA {first.bu.ip.src}, granted {first.granted} s")
+
+    judge.step("2. R1 advertises MAP-A with Pref 0; answer BUs until MAP-A's binding is refreshed")
+    zero_at = time.time()
+    pref0 = bench.advertise(maps=[a0, b])
+
+    def refreshes() -> list:
+        return [x for x in maps.local(MAP_A, zero_at) if x.live and x.bu.lifetime > 0 and same(x.bu.hao, rcoa)]
+
+    maps.serve(pref0, PREF_ZERO_GRANT + react, until=lambda: bool(refreshes()))
+    refreshed = refreshes()
+    judge.record("refreshed_after_pref_zero", [f"{x.bu.ip.src} -> RCoA {x.bu.hao}, lifetime {x.bu.lifetime} s"
+                                               for x in refreshed])
+    interval = round(refreshed[0].bu.time - first.bu.time, 3) if refreshed else None
+    judge.measure("refresh_interval", interval, "s",
+                  f"registration granted {first.granted} s to the next BU for RCoA {rcoa}" if refreshed else
+                  f"no refresh of the binding with MAP-A within {PREF_ZERO_GRANT + react:.1f} s of Pref 0 "
+                  "(allowed: it may let it run out)")
+
+    judge.step("3. move within the domain: R2 advertises 2001:db8:1f1::/64 with MAP-A (Pref 0) and MAP-B")
+    moved_at = time.time()
+    maps.router = bench.router2
+    maps.serve(bench.handover(bench.router2, [a0, b]), react)
+    judge.record("after_move_within_domain", _bus_summary(maps, moved_at))
+
+    judge.step("4. move out: R1 advertises MAP-B only; MAP-A grants at most 4 s; wait for its bindings to run out")
+    out_at = time.time()
+    maps.grant[canonical(MAP_A)] = 4
+    maps.router = bench.router
+    out = bench.handover(bench.router, [b])
+    maps.serve(out, react)
+    ended = maps.serve(out, PREF_ZERO_GRANT + react, until=lambda: (maps.ends(MAP_A) or 0.0) < time.time())
+    judge.record("after_move_out", _bus_summary(maps, out_at))
+    judge.record("map_a_bindings_ended_before_return", ended)
+
+    judge.step("5. move back: R2 advertises MAP-A (Dist 2, Pref 0) and MAP-B (Dist 1, Pref 10); poke the MN")
+    back_at = time.time()
+    maps.router = bench.router2
+    back = bench.handover(bench.router2, [a0, b])
+    poked_at = time.time()
+    bench.poke(bench.router2)
+    maps.serve(back, react + bench.retransmission_window)
+    judge.record("after_return", _bus_summary(maps, back_at))
+    new = [x for x in maps.local(MAP_A, zero_at) if x.new]
+    if not new:
+        judge.require(any(bench.from_mn(f) and f.time >= poked_at for f in bench.tester.frames(back)),
+                      "no frame from the MN after the return: nothing proves the capture alive")
+    phase = {zero_at: "after Pref 0", moved_at: "after the move within the domain", out_at: "after the move out",
+             back_at: "after the return"}
+    if new:
+        x = new[0]
+        when = phase[max(t for t in phase if t <= x.bu.time)]
+        detail = (f"a new local BU went to MAP-A, advertised with Pref 0, {when}: RCoA {x.bu.hao} (MAP-A held no "
+                  f"binding for it), from {x.bu.ip.src}, lifetime {x.bu.lifetime} s")
+    else:
+        detail = "no new binding with MAP-A after its Pref fell to 0"
+    judge.check("HMIP-4140-7.2-P2-SHOULD-NOT-1", not new, detail, frame=new[0].bu.frame if new else None)
+
+
+def _bus_summary(maps: PlayedMaps, since: float) -> list[str]:
+    """The local and home BUs answered since ``since``, one line each (for the record)."""
+    lines = []
+    for x in maps.answers:
+        if x.bu.time < since:
+            continue
+        what = f"to {x.map} for RCoA {x.bu.hao}" if x.local else f"to the HA with care-of address {x.bu.coa}"
+        state = ("new binding" if x.new else "existing binding") if x.local else "home registration"
+        lines.append(f"{x.bu.ip.src} {what}, lifetime {x.bu.lifetime} s ({state})")
+    return lines
 
 
 @pytest.mark.tp(id="HMIP-MN-SEL-004", title="MAP option with valid lifetime 0: another MAP is chosen, new bindings made")

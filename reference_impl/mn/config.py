@@ -29,7 +29,9 @@ class MnConfig:
     ``map_selection``: "dist" = base §9.1 default (largest Dist first, Pref as tie-breaker as RFC 5380 §5 asks),
     "pref" = base §7.2 "SHOULD register with the MAP having the highest preference value" (INC-2).  Either way
     Pref 0 and valid lifetime 0 exclude a MAP from new bindings, while the current MAP is kept (and refreshed)
-    while it is advertised with a non-zero valid lifetime, even at Pref 0 (§7.2, INC-3; §9 "lazy").
+    while it is advertised with a non-zero valid lifetime, even at Pref 0 (§7.2, INC-3; §9 "lazy"); a MAP advertised
+    for the first time that the rule ranks first becomes the primary at once, the previous one's binding being kept
+    while its MAP is advertised (§9 "eager" and "lazy").
     ``max_maps``: register with up to this many MAPs at once (§6.1, §7.2 MAY), one RCoA and one local binding each;
     the first is primary (registered with the HA and CNs).  ``provisioned_rcoas``: (MAP address, RCoA) pairs given
     by configuration instead of stateless formation (RFC 5380 R=1 allocation, INC-5).

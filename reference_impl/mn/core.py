@@ -19,7 +19,14 @@ What happens, in order:
    prefixes do not include the LCoA's, a new LCoA is formed (SLAAC with the interface identifier) or taken from
    the kernel's report.  RAs from other routers while the current one is alive are ignored (§11.5.1).
 2. MAP selection (:func:`.selection.select_maps`) after every RA, link or binding event.  A MAP option with valid
-   lifetime 0 is a MAP failure (§10): its bindings are dropped as lost, another MAP is chosen.
+   lifetime 0 is a MAP failure (§10): its bindings are dropped as lost, another MAP is chosen.  §9 "Eager" / "Lazy":
+   a MAP newly advertised (absent from, or failed in, the options stored before this RA) that the selection rule
+   ranks first -- the "new" MAP of §9, determined by the §9.1 rule -- is registered with at once and becomes the
+   primary MAP, although the current one is still usable; the previous primary's binding is not released while
+   its MAP is still advertised with a non-zero valid lifetime and the binding lasts ("lazy": it is kept and
+   refreshed -- refreshing an existing binding is allowed even at Pref 0, §7.2 -- and taken up again first when
+   the primary MAP fails or goes away).  A MAP newly advertised that ranks below the current one is not "new" in
+   the §9.1 sense: no binding is made with it (beyond ``max_maps``).
 3. Same MAP, new LCoA (intra-domain, §6.1): only a local BU.  New MAP (inter-domain, §3.1): new RCoA (MAP prefix +
    interface identifier, §6), local BU; then — after the MAP's BA (§6.1 SHOULD wait) — a home registration with
    the RCoA as care-of address (tunnelled LCoA -> MAP), then return routability and a BU to each correspondent.
@@ -66,7 +73,7 @@ from ..wire.mobility import (
 )
 from .config import MnConfig
 from .dataplane import Paths
-from .selection import form_address, select_maps
+from .selection import form_address, rank_key, select_maps
 
 __all__ = ["MnCore"]
 
@@ -103,7 +110,7 @@ class _Bul:
     kind: str  # "map" | "ha" | "cn"
     peer: bytes
     home: bytes  # RCoA for a local binding, the home address otherwise
-    role: str = ""  # local bindings: "primary" | "extra" | "previous" (§8 forwarding, not refreshed)
+    role: str = ""  # local bindings: "primary" | "extra" | "lazy" (§9, kept) | "previous" (§8, not refreshed)
     coa: bytes = b""  # care-of address of the BU being sent / last sent
     state: str = "idle"  # "sending" (BA outstanding) | "bound" | "failed"
     seq: int = 0
@@ -171,6 +178,7 @@ class MnCore:
         self.refused: dict[bytes, int] = {}  # MAP -> status of the BA that rejected our local BU
         self.mode = "none"  # "none" | "hmipv6" | "mipv6"
         self.primary: bytes | None = None
+        self._new_maps: set[bytes] = set()  # MAPs the last stored RA advertised for the first time (§9 eager)
         self.bul: dict[tuple[str, bytes], _Bul] = {}
         self.cns: dict[bytes, _Correspondent] = {}
         self._last_seq: dict[tuple[str, bytes], int] = {}
@@ -452,6 +460,7 @@ class MnCore:
 
     def _store_maps(self, now: float, options: tuple[MapOption, ...]) -> list[Action]:
         actions: list[Action] = []
+        before = {a for a, s in self.maps.items() if s.option.valid_lifetime > 0}
         seen: dict[bytes, MapOption] = {}
         for opt in options:
             if opt.dist == 0:
@@ -481,6 +490,7 @@ class MnCore:
             del self.maps[address]
             self._timers.cancel(("mapopt", address))
             actions.append(_log("map_option_withdrawn", map=address, text="no longer advertised (§9: release)"))
+        self._new_maps = {a for a, o in seen.items() if o.valid_lifetime > 0 and a not in before}
         return actions
 
     def _map_remaining(self, now: float, address: bytes) -> float:
@@ -521,14 +531,22 @@ class MnCore:
         if self.lcoa is None:
             return []
         cfg = self.config
-        current = self.primary if self._primary_entry() is not None else None
+        new_maps, self._new_maps = self._new_maps, set()
         exclude = self.failed | set(self.refused) | self._unusable()
-        chosen = select_maps((s.option for s in self.maps.values()), method=cfg.map_selection, current=current,
-                             exclude=exclude, count=cfg.max_maps)
+        current = self.primary if self._primary_entry() is not None else self._fallback(exclude)
+        options = [s.option for s in self.maps.values()]
+        chosen = select_maps(options, method=cfg.map_selection, current=current, exclude=exclude, count=cfg.max_maps)
+        actions: list[Action] = []
+        if chosen and current is not None and new_maps:
+            fresh = select_maps(options, method=cfg.map_selection, exclude=exclude, count=1)
+            if fresh and fresh[0].address in new_maps and fresh[0].address != current:
+                actions.append(_log("eager_registration", map=fresh[0].address, current=current,
+                                    text="§9 eager: a new MAP the selection rule ranks first is registered with"))
+                chosen = select_maps(options, method=cfg.map_selection, current=fresh[0].address, exclude=exclude,
+                                     count=cfg.max_maps)
         if not chosen:
             reason = "no MAP option in the RA" if not self.maps else "no usable MAP"
             return self._enter_mipv6(now, reason)
-        actions: list[Action] = []
         if self.mode != "hmipv6" or self.primary != chosen[0].address:
             actions += self._switch_primary(now, chosen[0])
         wanted = {o.address for o in chosen[1:]}
@@ -543,7 +561,12 @@ class MnCore:
             if entry.peer not in wanted:
                 actions += [_log("map_released", map=entry.peer, rcoa=entry.home)] + \
                     self._drop_entry(entry, "map-changed")
-        for entry in [e for e in self.bul.values() if e.kind == "map" and e.role in ("primary", "extra")]:
+        for entry in [e for e in self.bul.values() if e.kind == "map" and e.role == "lazy"]:
+            if not self._lazy_usable(entry, exclude):
+                actions += [_log("map_released", map=entry.peer, rcoa=entry.home,
+                                 text="§9 lazy: its MAP is no longer advertised (or failed)")] + \
+                    self._drop_entry(entry, "map-changed")
+        for entry in [e for e in self.bul.values() if e.kind == "map" and e.role in ("primary", "extra", "lazy")]:
             if entry.state == "idle" and entry.coa == self.lcoa:  # first BU postponed (lifetime < 4 s): retry
                 actions += self._send_bu(now, entry)
             elif entry.coa != self.lcoa and entry.state != "failed":
@@ -553,6 +576,23 @@ class MnCore:
                                         old_lcoa=entry.coa, text="only a local BU (§6.1)"))
                 actions += self._send_bu(now, entry)
         return actions
+
+    def _lazy_usable(self, entry: _Bul, exclude: set[bytes]) -> bool:
+        """§9 lazy: a binding kept after the primary moved to another MAP lasts while its MAP is still advertised
+        with a non-zero valid lifetime (any Pref: refreshing an existing binding is allowed, §7.2)."""
+        stored = self.maps.get(entry.peer)
+        return (stored is not None and stored.option.valid_lifetime > 0 and stored.option.dist > 0
+                and entry.peer not in exclude)
+
+    def _fallback(self, exclude: set[bytes]) -> bytes | None:
+        """With no primary binding: the MAP of a binding kept lazily, to be taken up again before a new binding is
+        made (§9: the Eager-Lazy approach "will assist in providing a fallback mechanism in case of the failure of one
+        of the MAP routers"); the best ranked by the selection rule if several."""
+        kept = [self.maps[e.peer].option for e in self.bul.values()
+                if e.kind == "map" and e.role == "lazy" and e.expires is not None and self._lazy_usable(e, exclude)]
+        if not kept:
+            return None
+        return min(kept, key=rank_key(self.config.map_selection)).address
 
     def _switch_primary(self, now: float, opt: MapOption) -> list[Action]:
         cfg = self.config
@@ -572,17 +612,28 @@ class MnCore:
         entry = self.bul.get(("map", opt.address))
         if entry is None:
             return actions + self._new_map_entry(now, opt, "primary")
-        entry.role = "primary"  # back to a MAP we were forwarding from: reuse its RCoA
+        entry.role = "primary"  # back to a MAP we were forwarding from, or kept lazily: reuse its RCoA
         entry.lifetime_override = None
         if entry.state == "sending" or entry.coa != self.lcoa or entry.expires is None:
             actions += self._send_bu(now, entry)
-        else:
+        else:  # the binding stands: the HA and the CNs are given its RCoA at once
             self._schedule_refresh(entry, now)
+            actions += self._register_home(now)
         return actions
 
     def _leave_map(self, now: float, old: _Bul) -> list[Action]:
-        """The primary MAP changes: ask it to forward to the new LCoA (§6.1 SHOULD, §8) or let the binding go."""
+        """The primary MAP changes: keep the binding while its MAP is still advertised (§9 lazy), else ask it to
+        forward to the new LCoA (§6.1 SHOULD, §8) or let the binding go (no de-registration: it times out)."""
         cfg = self.config
+        exclude = self.failed | set(self.refused) | self._unusable()
+        if old.expires is not None and self.lcoa is not None and self._lazy_usable(old, exclude):
+            old.role, old.lifetime_override = "lazy", None
+            actions: list[Action] = [_log("map_kept", map=old.peer, rcoa=old.home,
+                                          text="§9 lazy: not released while its MAP is advertised; kept and "
+                                               "refreshed")]
+            if old.coa != self.lcoa:  # an existing binding: updated with the new LCoA (any Pref, §7.2)
+                actions += self._send_bu(now, old)
+            return actions
         remaining = (old.expires - now) if old.expires is not None else 0.0
         if (cfg.previous_map_update and old.peer not in self.failed and self.lcoa is not None
                 and old.coa != self.lcoa and remaining >= 4):
@@ -630,7 +681,7 @@ class MnCore:
             old = self._primary_entry()
             if old is not None:
                 actions += self._leave_map(now, old)
-            for entry in [e for e in self.bul.values() if e.kind == "map" and e.role == "extra"]:
+            for entry in [e for e in self.bul.values() if e.kind == "map" and e.role in ("extra", "lazy")]:
                 actions += self._drop_entry(entry, "map-changed")
             self.mode = "mipv6"
             self.primary = None

@@ -6,8 +6,9 @@ first whose Pref and valid lifetime are non-zero; equal Dist is broken by the hi
 use [Pref] as a tie-breaker"), then by the lower address so the choice is deterministic.  "pref" orders by Pref
 first (§7.2 "SHOULD register with the MAP having the highest preference value"), Dist as tie-breaker.  The current
 MAP is kept while it is advertised with a non-zero valid lifetime, even at Pref 0: §7.2 lets existing bindings be
-refreshed (INC-3) and §9 asks the MN to be "lazy" in releasing them.  Options with Dist 0 (which "MUST NOT be
-used", §5) or valid lifetime 0 (MAP failure, §7.2/§10) are never chosen.
+refreshed (INC-3) and §9 asks the MN to be "lazy" in releasing them; a MAP advertised for the first time that
+the rule ranks first is made the ``current`` one by the core (§9 "eager", :meth:`.core.MnCore._reconsider`).
+Options with Dist 0 (which "MUST NOT be used", §5) or valid lifetime 0 (MAP failure, §7.2/§10) are never chosen.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from collections.abc import Iterable
 from ..wire.addresses import prefix_of
 from ..wire.icmpv6 import MapOption
 
-__all__ = ["form_address", "select_maps"]
+__all__ = ["form_address", "rank_key", "select_maps"]
 
 
-def _key(method: str):
+def rank_key(method: str):
+    """The sort key of the selection rule ``method`` ("dist": §9.1, "pref": §7.2): best first."""
     if method == "pref":
         return lambda o: (-o.pref, -o.dist, o.address)
     return lambda o: (-o.dist, -o.pref, o.address)
@@ -35,7 +37,7 @@ def select_maps(options: Iterable[MapOption], *, method: str = "dist", current: 
     """
     excluded = set(exclude)
     usable = [o for o in options if o.valid_lifetime > 0 and o.dist > 0 and o.address not in excluded]
-    for_new = sorted((o for o in usable if o.pref > 0), key=_key(method))
+    for_new = sorted((o for o in usable if o.pref > 0), key=rank_key(method))
     kept = next((o for o in usable if o.address == current), None) if current is not None else None
     chosen = [kept] if kept is not None else []
     chosen += [o for o in for_new if kept is None or o.address != kept.address]

@@ -195,6 +195,19 @@ def _slow_detection(config, edition):
     return ArCore(dataclasses.replace(config, failure_detection=fd), edition)
 
 
+def _solicited_ignores_manual_trigger(self, original, now, name):
+    """The manual trigger (map-down) reaches only the unsolicited RAs: the RA answering a Router Solicitation still
+    advertises the MAP with its configured valid lifetime."""
+    if not self._ra[name].solicited_pending or not self.table.forced_down:
+        return original(self, now, name)
+    forced = set(self.table.forced_down)
+    self.table.forced_down.clear()
+    try:
+        return original(self, now, name)
+    finally:
+        self.table.forced_down |= forced
+
+
 def _relayed_last_heard(self, original, iface):
     """A MAP heard on several interfaces is relayed with the Dist of the last RA that carried it, not the smallest."""
     latest: dict[bytes, object] = {}
@@ -283,6 +296,8 @@ VARIANTS: dict[str, tuple[str, str, str, str, Callable]] = {
                              _ar(_probe=_probe_never_down)),
     "ar-slow-echo-detection": ("ar", "test_echo_loss_detected_and_recovered", "WARN", "HMIP-5380-10-P6-MAY-1",
                                _slow_detection),
+    "ar-manual-trigger-unsolicited-only": ("ar", "test_manual_trigger_advertised_until_undone", "FAIL",
+                                           "HMIP-4140-10-P3-BIND-1", _ar(_send_ra=_solicited_ignores_manual_trigger)),
     "map-seqs-survive-restart": ("map", "test_restart_accepts_any_sequence", "FAIL", "MIP6-6275-9.5.1-P4-MUST-1",
                                  _sequence_numbers_survive_restart),
     "map-stale-forwarding-after-restart": ("map", "test_restart_accepts_any_sequence", "FAIL",

@@ -10,8 +10,10 @@ subclass overriding one method, or a patch of a module-level function in this va
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Callable
 
+from reference_impl.actions import Send
 from reference_impl.mn import core as mn_core_module
 from reference_impl.mn.core import MnCore
 from reference_impl.wire.mobility import BU_A, BU_H, AlternateCareOfAddress, BindingUpdate
@@ -214,6 +216,47 @@ def _home_bu_on_intra_move(self, original, now):
     return actions
 
 
+# -- overlapping domains and Pref 0 (§9, §7.2) ----------------------------------------------------------------
+def _temporary_rcoa(self, original, opt):
+    """Each LCoA gets its own RCoA on a MAP's prefix: a new interface identifier per attachment, as temporary
+    addresses have (RFC 8981)."""
+    rcoa, actions = original(self, opt)
+    if self.lcoa is None:
+        return rcoa, actions
+    iid = hashlib.sha256(self.lcoa + opt.address).digest()[:8]
+    return rcoa[:8] + bytes([iid[0] & 0xFD]) + iid[1:], actions
+
+
+def _new_binding_on_move(self, original, now):
+    """After a move within its MAP's domain the MN registers a new RCoA with the MAP it is using, whatever the MAP's
+    preference, instead of updating its existing binding."""
+    primary = self._primary_entry()
+    if primary is not None and self.lcoa is not None and primary.coa != self.lcoa and primary.peer in self.maps:
+        option = self.maps[primary.peer].option
+        if option.valid_lifetime > 0:
+            actions = self._drop_entry(primary, "moved")
+            self.primary = option.address
+            return actions + self._new_map_entry(now, option, "primary") + original(self, now)
+    return original(self, now)
+
+
+def _never_eager(self, original, now):
+    """A MAP advertised for the first time is never registered with while the current one is usable."""
+    self._new_maps = set()
+    return original(self, now)
+
+
+def _deregisters_old_map(self, original, now, old):
+    """On changing MAP the old binding is released at once -- a BU with lifetime 0 to the old MAP -- although that
+    MAP is still advertised."""
+    if old.expires is None or self.lcoa is None:
+        return original(self, now, old)
+    old.seq = (old.seq + 1) & 0xFFFF
+    self._last_seq[old.key] = old.seq
+    packet = self._bu_packet(old, 0)
+    return self._drop_entry(old, "deregistered") + [Send(self.config.iface, packet, self._link_dst())]
+
+
 MN_VARIANTS: dict[str, tuple[str, str, str, str, Callable]] = {
     # name: (role, test function, expected verdict, requirement named, core factory)
     "mn-local-bu-without-m": ("mn", "test_local_bu_format", "FAIL", "HMIP-4140-4.1-P1-MUST-1",
@@ -244,6 +287,15 @@ MN_VARIANTS: dict[str, tuple[str, str, str, str, Callable]] = {
                                     _patched_selection(_select(lambda o: (-o.dist, o.pref, o.address)))),
     "mn-pref-zero-chosen": ("mn", "test_preference_zero_not_chosen", "WARN", "HMIP-4140-7.2-P2-SHOULD-NOT-1",
                             _patched_selection(_select(lambda o: (-o.dist, -o.pref, o.address), keep_pref_zero=True))),
+    "mn-new-rcoa-at-pref-zero-map": ("mn", "test_preference_zero_on_map_in_use", "WARN",
+                                     "HMIP-4140-7.2-P2-SHOULD-NOT-1",
+                                     _mn(_form_rcoa=_temporary_rcoa, _reconsider=_new_binding_on_move)),
+    "mn-pref-zero-map-rebound": ("mn", "test_preference_zero_on_map_in_use", "WARN", "HMIP-4140-7.2-P2-SHOULD-NOT-1",
+                                 _patched_selection(_select(lambda o: (-o.dist, -o.pref, o.address),
+                                                            keep_pref_zero=True))),
+    "mn-not-eager": ("mn", "test_eager_and_lazy", "FAIL", "HMIP-4140-9-P4-BIND-1", _mn(_reconsider=_never_eager)),
+    "mn-releases-old-binding": ("mn", "test_eager_and_lazy", "FAIL", "HMIP-4140-9-P4-BIND-2",
+                                _mn(_leave_map=_deregisters_old_map)),
     "mn-keeps-failed-map": ("mn", "test_valid_lifetime_zero_rebinds", "FAIL", "HMIP-4140-7.2-P3-MUST-1",
                             _mn(_store_maps=_failed_map_kept)),
     "mn-keeps-only-failed-map": ("mn", "test_only_map_fails", "FAIL", "HMIP-4140-7.2-P3-MUST-2",

@@ -411,6 +411,58 @@ def test_several_maps_one_binding_per_rcoa_from_the_lcoa():
     assert core.paths().map == MAP1  # the primary is registered with the HA
 
 
+def test_eager_new_map_ranked_first_becomes_primary_and_lazy_keeps_the_old_binding():
+    """base §9 (RFC 5380 §9): "the mobile node should register with any "new" MAP advertised by the AR (Eager)" -- new
+    as the §9.1 rule determines it: here the furthest -- and "should not release existing bindings until it no longer
+    receives the MAP option ... or the lifetime of its existing binding expires (Lazy)".  Same LCoA (overlapping
+    domains, no movement): a local BU to the new MAP with its own RCoA from the LCoA (§6.1 ¶3: not the old RCoA),
+    then the HA is given the new RCoA; the old binding is neither de-registered nor dropped while its MAP is
+    advertised, and is refreshed like any binding."""
+    core = make()
+    registered(core)
+    actions = core.handle(5.0, IF, ra(mopt(MAP1, dist=1), mopt(MAP2, dist=2)))
+    assert logs(actions, "eager_registration") and logs(actions, "map_kept")
+    (local,) = bus(actions)
+    assert (local.packet.src, local.packet.dst, local.packet.home_address) == (LCOA1, MAP2, RCOA2)
+    assert not of(actions, AddressRemoved)
+    (home,) = bus(core.handle(5.1, IF, ack(local)), "ha")
+    assert layers(home.packet)[1].src == RCOA2 and layers(home.packet)[0].dst == MAP2
+    core.handle(5.2, IF, ack(home))
+    assert set(core.paths().tunnels) == {(RCOA1, MAP1), (RCOA2, MAP2)} and core.paths().map == MAP2
+    refresh = next(a for _, a in run(core, 451.0) if isinstance(a, Send) and a.packet.dst == MAP1)
+    assert refresh.packet.home_address == RCOA1 and refresh.packet.payload.lifetime > 0  # at 0.75 x 600 s
+    core.handle(451.5, IF, ack(refresh))
+    # the old MAP no longer advertised: released without a de-registration (the binding times out)
+    actions = core.handle(460.0, IF, ra(mopt(MAP2, dist=2)))
+    assert logs(actions, "map_released") and not [s for s in bus(actions) if s.packet.dst == MAP1]
+    assert core.paths().tunnels == ((RCOA2, MAP2),)
+
+
+def test_new_map_not_ranked_first_is_not_a_new_binding():
+    """§9 "new" MAP per §9.1: a MAP advertised for the first time but nearer than the current one, or with Pref 0, is
+    not registered with (one MAP by default; §7.2 ¶8 makes more a MAY)."""
+    core = make()
+    registered(core, 0.0, mopt(MAP1, dist=2))
+    assert not bus(core.handle(5.0, IF, ra(mopt(MAP1, dist=2), mopt(MAP2, dist=1))))
+    assert not bus(core.handle(6.0, IF, ra(mopt(MAP1, dist=2), mopt(MAP2, dist=1), mopt(MAP3, dist=3, pref=0))))
+    assert core.primary == MAP1
+
+
+def test_lazy_binding_taken_up_again_when_the_new_map_fails():
+    """§9: the Eager-Lazy approach "will assist in providing a fallback mechanism in case of the failure of one of the
+    MAP routers": when the new MAP fails (valid lifetime 0, §10) the binding kept with the old one is used at once --
+    the HA is given the old RCoA without a new local registration first."""
+    core = make()
+    registered(core)
+    (local,) = bus(core.handle(5.0, IF, ra(mopt(MAP1, dist=1), mopt(MAP2, dist=2))))
+    (home,) = bus(core.handle(5.1, IF, ack(local)), "ha")
+    core.handle(5.2, IF, ack(home))
+    actions = core.handle(6.0, IF, ra(mopt(MAP1, dist=1), mopt(MAP2, dist=2, valid=0)))
+    assert logs(actions, "map_failed") and core.primary == MAP1
+    (home2,) = bus(actions)
+    assert layers(home2.packet)[1].src == RCOA1 and layers(home2.packet)[1].dst == HA
+
+
 def test_r_flag_and_provisioned_rcoa_by_edition():
     """base §5 R flag / INC-6 (rfc4140: only R=1 defined, R=0 reported) and RFC 5380 §5/§6.1 / INC-5 (R=1 means
     IKEv2 allocation, not implemented: logged deviation, or a provisioned RCoA is used)."""
