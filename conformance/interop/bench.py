@@ -174,9 +174,10 @@ class InteropBench:
     def _phase(self, name: str, action: Callable[[], object], link: str, expect: bool, *, mark: int | None = None,
                start: float | None = None, deadline: float | None = None) -> None:
         self.judge.step(name)
-        if mark is None:
-            mark, start = self.tester.mark(), time.time()
+        if mark is None:  # captures from before the action; the phase (its datagrams) from when it is done
+            mark = self.tester.mark()
             action()
+            start = time.time()
         phase = Phase(name, start, mark, link, expect)
         self.phases.append(phase)
         if expect:
