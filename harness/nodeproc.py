@@ -17,10 +17,10 @@ import secrets
 import shlex
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError, InfrastructureError
+from harness.testbed import runstate
 
 log = logging.getLogger("hmipv6ct.nodeproc")
 
@@ -158,33 +158,13 @@ class NodeProgram:
         return [f"{START_TIME_SH}; {kill}rm -rf {q(self.dir)}; true"]
 
     # -- journal (the list faults use: ``hmipv6ct clean`` runs the undo commands on nodes the run does not own) ----
-    def _journal(self):
-        return getattr(self.testbed, "journal", None)
-
     def _journal_add(self) -> None:
-        journal = self._journal()
-        if journal is None:
-            return
-        owned = getattr(self.testbed, "owns_node", lambda node: False)(self.node)
-        path = getattr(self.testbed.spec, "path", "")
-        journal.faults.append({"id": self.id, "fault": "program", "node": self.node,
-                               "params": {"module": self.module, "args": self.args}, "undo": self.undo_commands(),
-                               "owned": owned, "testbed": str(Path(path).resolve()) if path else "",
-                               "applying_at": time.time()})
-        journal.save()
+        runstate.journal_add(self.testbed, self.id, "program", self.node, {"module": self.module, "args": self.args},
+                             self.undo_commands())
 
     def _journal_update(self) -> None:
-        journal = self._journal()
-        if journal is None:
-            return
-        for rec in journal.faults:
-            if rec.get("id") == self.id:
-                rec.update(pid=self.pid, pid_start=self.pid_start, undo=self.undo_commands())
-        journal.save()
+        runstate.journal_update(self.testbed, self.id, pid=self.pid, pid_start=self.pid_start,
+                                undo=self.undo_commands())
 
     def _journal_strike(self) -> None:
-        journal = self._journal()
-        if journal is None:
-            return
-        journal.faults[:] = [r for r in journal.faults if r.get("id") != self.id]
-        journal.save()
+        runstate.journal_strike(self.testbed, self.id)

@@ -23,20 +23,15 @@ import logging
 import secrets
 import shlex
 import time
-from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError, InfrastructureError
 from harness.nodeproc import START_TIME_SH, python_for
+from harness.testbed import runstate
 
 log = logging.getLogger("hmipv6ct.faults")
 
 NFT_PREFIX = "hmipv6ct_fault_"  # every fault table carries it, so a leftover is recognisable (and removable)
-
-
-def _resolved(path: Any) -> str:
-    """The testbed file's absolute path (``clean`` may run from another directory), or '' when there is none."""
-    return str(Path(path).resolve()) if path else ""
 
 
 class FaultNotSupported(HarnessError):
@@ -106,22 +101,10 @@ class Fault:
         return getattr(self.testbed, "journal", None)
 
     def _journal_add(self) -> None:
-        journal = self._journal()
-        if journal is None:
-            return
-        owned = getattr(self.testbed, "owns_node", lambda node: False)(self.node)
-        journal.faults.append({"id": self.journal_id, "fault": self.kind, "node": self.node,
-                               "params": dict(self.params), "undo": self.undo_commands(),
-                               "owned": owned, "testbed": _resolved(getattr(self.testbed.spec, "path", "")),
-                               "applying_at": time.time()})
-        journal.save()
+        runstate.journal_add(self.testbed, self.journal_id, self.kind, self.node, self.params, self.undo_commands())
 
     def _journal_strike(self) -> None:
-        journal = self._journal()
-        if journal is None:
-            return
-        journal.faults[:] = [r for r in journal.faults if r.get("id") != self.journal_id]
-        journal.save()
+        runstate.journal_strike(self.testbed, self.journal_id)
 
     def _undo_quietly(self) -> None:
         """After a failed _apply: run the undo commands (best effort) and strike the record."""
@@ -438,13 +421,8 @@ class PathDelay(Fault):
 
     def _journal_pid(self) -> None:
         """The journal record gets the PID and undo commands that name it (it was written before the start)."""
-        journal = self._journal()
-        if journal is None:
-            return
-        for rec in journal.faults:
-            if rec.get("id") == self.journal_id:
-                rec.update(pid=self.pid, pid_start=self.pid_start, undo=self.undo_commands())
-        journal.save()
+        runstate.journal_update(self.testbed, self.journal_id, pid=self.pid, pid_start=self.pid_start,
+                                undo=self.undo_commands())
 
     def _pid_from_journal(self) -> None:
         """Another process applied it (``hmipv6ct fault apply``): its PID is in the journal record."""

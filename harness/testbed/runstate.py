@@ -307,3 +307,37 @@ def clean(include_detached: bool = False,
     for prefix, names in orphans.items():
         removed += destroy(prefix, names, [], None)
     return removed, kept
+
+
+# -- the journal of undoable things (faults, node programs) a run writes through its testbed -----------------------
+def journal_add(testbed: Any, record_id: str, kind: str, node: str, params: dict, undo: list[str]) -> None:
+    """Record, before it happens, something to undo on ``node`` (``undo``: shell commands, harmless when there is
+    nothing left to undo) in ``testbed.journal``; a testbed without a journal keeps none."""
+    journal = getattr(testbed, "journal", None)
+    if journal is None:
+        return
+    owned = getattr(testbed, "owns_node", lambda n: False)(node)
+    path = getattr(testbed.spec, "path", "")
+    journal.faults.append({"id": record_id, "fault": kind, "node": node, "params": dict(params), "undo": undo,
+                           "owned": owned, "testbed": str(Path(path).resolve()) if path else "",
+                           "applying_at": time.time()})
+    journal.save()
+
+
+def journal_update(testbed: Any, record_id: str, **fields: Any) -> None:
+    journal = getattr(testbed, "journal", None)
+    if journal is None:
+        return
+    for rec in journal.faults:
+        if rec.get("id") == record_id:
+            rec.update(fields)
+    journal.save()
+
+
+def journal_strike(testbed: Any, record_id: str) -> None:
+    """Strike the record off once undone."""
+    journal = getattr(testbed, "journal", None)
+    if journal is None:
+        return
+    journal.faults[:] = [r for r in journal.faults if r.get("id") != record_id]
+    journal.save()

@@ -7,8 +7,6 @@ DUT's place (the same replace-by-command mechanism as the conformance controls).
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import pytest
 from harness import paths
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_negative_controls import _testbed_with_variant  # noqa: E402
+from test_negative_controls import run_caught  # noqa: E402
 from variants import VARIANTS  # noqa: E402
 
 pytestmark = pytest.mark.netns
@@ -38,18 +36,5 @@ INTEROP = {
 
 @pytest.mark.parametrize("name", sorted(INTEROP))
 def test_interop_variant_is_caught(tmp_path: Path, name: str) -> None:
-    role = VARIANTS[name][0]
     test, expected, requirement = INTEROP[name]
-    testbed = _testbed_with_variant(tmp_path, name, role)
-    run_dir = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "pytest", str(paths.INTEROP_DIR), f"--testbed={testbed}",
-                           f"--dut-role={role}", f"--run-dir={run_dir}", "-k", test, "-p", "no:cacheprovider",
-                           "-o", "addopts=", "-q"], capture_output=True, text=True, timeout=300, cwd=paths.ROOT)
-    doc = json.loads((run_dir / "results.json").read_text())
-    judged = [r for r in doc["results"] if r["nodeid"].endswith(f"::{test}")]
-    assert judged, f"{test} did not run: {proc.stdout[-1500:]}"
-    result = judged[0]
-    assert result["verdict"] == expected, \
-        f"variant {name}: {test} gave {result['verdict']} ({result['reason']}), expected {expected}"
-    assert requirement in result["reason"], f"variant {name}: the verdict does not name {requirement}: {result['reason']}"
-    assert (proc.returncode != 0) == (expected == "FAIL"), proc.stdout[-1500:]
+    run_caught(tmp_path, name, VARIANTS[name][0], paths.INTEROP_DIR, test, expected, requirement)

@@ -40,12 +40,12 @@ def _testbed_with_variant(tmp_path: Path, name: str, role: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", sorted(VARIANTS))
-def test_variant_is_caught(tmp_path: Path, name: str) -> None:
-    role, test, expected, requirement, _ = VARIANTS[name]
+def run_caught(tmp_path: Path, name: str, role: str, suite: Path, test: str, expected: str, requirement: str) -> None:
+    """Run test purpose ``test`` of ``suite`` with variant ``name`` as the DUT; it must give ``expected`` naming
+    ``requirement``, and the exit status must be non-zero exactly for a FAIL."""
     testbed = _testbed_with_variant(tmp_path, name, role)
     run_dir = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "pytest", str(paths.SUITE_DIR), f"--testbed={testbed}",
+    proc = subprocess.run([sys.executable, "-m", "pytest", str(suite), f"--testbed={testbed}",
                            f"--dut-role={role}", f"--run-dir={run_dir}", "-k", test, "-p", "no:cacheprovider",
                            "-o", "addopts=", "-q"], capture_output=True, text=True, timeout=300, cwd=paths.ROOT)
     doc = json.loads((run_dir / "results.json").read_text())
@@ -59,3 +59,9 @@ def test_variant_is_caught(tmp_path: Path, name: str) -> None:
         assert proc.returncode != 0, "a MUST-level FAIL must make the run's exit status non-zero"
     else:
         assert proc.returncode == 0, f"a {expected} alone must keep the run's exit status zero: {proc.stdout[-1500:]}"
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_variant_is_caught(tmp_path: Path, name: str) -> None:
+    role, test, expected, requirement, _ = VARIANTS[name]
+    run_caught(tmp_path, name, role, paths.SUITE_DIR, test, expected, requirement)
