@@ -4,7 +4,7 @@
                  [-- PYTEST_ARGS]
     hmipv6ct testbed up|down|check [FILE]
     hmipv6ct clean [--all]
-    hmipv6ct list
+    hmipv6ct list [--interop] [--dut-role ROLE]
     hmipv6ct fault apply|remove KIND [--testbed FILE] [NAME=VALUE ...]   (against a testbed left up)
     hmipv6ct fault list [--testbed FILE]
 """
@@ -86,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
 
     lst = sub.add_parser("list", help="list the test purposes with their IDs and clauses")
     lst.add_argument("--dut-role", choices=("map", "mn", "ar", "all"), default="all")
+    lst.add_argument("--interop", action="store_true", help="the interop test purposes (run --interop)")
     lst.set_defaults(func=cmd_list)
 
     fault = sub.add_parser("fault", help="apply, remove or list faults on a testbed left up by 'testbed up'")
@@ -308,7 +309,8 @@ def cmd_clean(args: argparse.Namespace, extra: list[str]) -> int:
 def cmd_list(args: argparse.Namespace, extra: list[str]) -> int:
     import pytest
 
-    status = pytest.main([str(paths.SUITE_DIR), "--list-purposes", f"--dut-role={args.dut_role}", "-q",
+    suite = paths.INTEROP_DIR if args.interop else paths.SUITE_DIR
+    status = pytest.main([str(suite), "--list-purposes", f"--dut-role={args.dut_role}", "-q",
                           *_PYTEST_BASE, "--no-header", "--co"])
     return 0 if status in (0, 5) else int(status)
 

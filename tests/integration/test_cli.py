@@ -48,6 +48,12 @@ def test_list_shows_test_purposes() -> None:
     assert out.returncode == 0 and "HMIP-MAP-" in out.stdout
 
 
+def test_list_interop_shows_the_interop_test_purposes() -> None:
+    out = hmipv6ct("list", "--interop")
+    ids = [line.split()[0] for line in out.stdout.splitlines() if line.startswith("HMIP-IOP-")]
+    assert len(ids) == 9 and "HMIP-IOP-MOVE-001" in ids and "HMIP-MAP-BU-001" not in out.stdout
+
+
 def test_broken_testbed_file_is_reported_with_file_and_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(paths.DEFAULT_TESTBED.read_text().replace("role: map\n", "rol: map\n", 1))
