@@ -239,8 +239,7 @@ class InteropBench:
     def _diagnose(self, i: int, flow: str) -> list[str]:
         """Judge the first broken hop of phase ``i``'s path for ``flow``; return the requirement(s) judged."""
         at = self.attachment(i)
-        view = pathmod.PathView(self.tester, self.phases[i].mark,
-                                self.phases[i + 1].start if i + 1 < len(self.phases) else None)
+        view = pathmod.PathView(self.tester, self.phases[i].mark, self.end_mark(i))
         legs = {"cn->mn": [("down", DOWN_PORT)], "mn->cn": [("up", UP_PORT)], "echo": [("down", None), ("up", None)]}
         for leg, port in legs[flow]:
             hops = pathmod.diagnose(view, at, self.edition, down_port=port if leg == "down" else None,
@@ -253,28 +252,32 @@ class InteropBench:
                 return [broken.requirement]
         return []
 
+    def end_mark(self, i: int) -> int | None:
+        """The capture mark where phase ``i``'s frames end (the next phase's mark, taken before its action)."""
+        return self.phases[i + 1].mark if i + 1 < len(self.phases) else None
+
     def attachment(self, i: int) -> pathmod.Attachment:
-        """What phase ``i``'s access router advertised (its last RA in the phase, else before): the MAP to use (the
-        furthest with preference and valid lifetime above 0, base §9.1), a failed one, and whether it is new."""
+        """What phase ``i``'s access router advertised: the MAP to use (from its last RA in the phase, else the last
+        before: the furthest with preference and valid lifetime above 0, base §9.1), a MAP advertised with valid
+        lifetime 0 in the phase, and whether the MAP to use is new."""
         phase = self.phases[i]
-        usable, failed = self._advertised(phase.link, phase.mark, self.phases[i + 1].start
-                                          if i + 1 < len(self.phases) else None)
-        previous = self._advertised(self.phases[i - 1].link, self.phases[i - 1].mark, phase.start)[0] if i else None
+        usable, failed = self._advertised(phase.link, phase.mark, self.end_mark(i))
+        previous = self._advertised(self.phases[i - 1].link, self.phases[i - 1].mark, phase.mark)[0] if i else None
         links = tuple(x.link for x in self.spec.nodes[self.map_nodes[usable]].interfaces.values()) \
             if usable in self.map_nodes else ()
         return pathmod.Attachment(phase.link, self.spec.links[phase.link].prefix, usable, self.ha, self.home_address,
                                   self.cn, new_domain=i == 0 or usable != previous, failed_map=failed,
                                   map_links=links)
 
-    def _advertised(self, link: str, since: int, until: float | None) -> tuple[str | None, str | None]:
+    def _advertised(self, link: str, since: int, until: int | None) -> tuple[str | None, str | None]:
         ras = [f for f in self.tester.frames(self.first, [link]) if ICMPv6ND_RA in f.pkt and not f.outgoing
-               and (until is None or f.time <= until)]
-        in_phase = [f for f in ras if f.index >= since] or ras
+               and (until is None or f.index < until)]
+        in_phase = [f for f in ras if f.index >= since] or ras[-1:]
         if not in_phase:
             return None, None
         options = pathmod.map_options(in_phase[-1].pkt)
         good = sorted((o for o in options if o.validlifetime > 0 and o.pref > 0), key=lambda o: -o.dist)
-        failed = next((o.addr for o in options if o.validlifetime == 0), None)
+        failed = next((o.addr for f in in_phase for o in pathmod.map_options(f.pkt) if o.validlifetime == 0), None)
         return (good[0].addr if good else None), failed
 
     # -- teardown -----------------------------------------------------------------------------------------------
@@ -322,7 +325,7 @@ class Checks:
 
     def _view(self, i: int) -> pathmod.PathView:
         phases = self.b.phases
-        return pathmod.PathView(self.b.tester, phases[i].mark, phases[i + 1].start if i + 1 < len(phases) else None)
+        return pathmod.PathView(self.b.tester, phases[i].mark, self.b.end_mark(i))
 
     def failed_map_unused(self, i: int) -> None:
         """Phase ``i`` advertised a MAP with valid lifetime 0: no local BU (lifetime > 0) to it in the phase."""

@@ -109,14 +109,14 @@ def _rh2(frame) -> str | None:
 
 
 class PathView:
-    """The captures of one attachment: frames since ``since`` (a tester mark) on ``links``."""
+    """The captures of one phase: frames from capture mark ``since`` up to (not including) mark ``until``."""
 
-    def __init__(self, tester, since: int, until: float | None = None) -> None:
-        self.tester, self.since, self.until = tester, since, until
+    def __init__(self, tester, since: int, until: int | None = None) -> None:
+        self.tester, self.since, self.until = tester, since, until  # capture marks: [since, until)
 
     def frames(self, links: Iterable[str] | None = None, match: Callable | None = None) -> list:
         return [f for f in self.tester.frames(self.since, list(links) if links else None)
-                if (self.until is None or f.time <= self.until) and (match is None or match(f))]
+                if (self.until is None or f.index < self.until) and (match is None or match(f))]
 
     def first(self, links: Iterable[str] | None, match: Callable):
         found = self.frames(links, match)
