@@ -239,7 +239,11 @@ class InteropBench:
     def _diagnose(self, i: int, flow: str) -> list[str]:
         """Judge the first broken hop of phase ``i``'s path for ``flow``; return the requirement(s) judged."""
         at = self.attachment(i)
-        view = pathmod.PathView(self.tester, self.phases[i].mark, self.end_mark(i))
+        if at.failed_map is not None:  # in this phase's own frames (the registration before it used that MAP)
+            Checks(self).failed_map_unused(i)
+            at = dataclasses.replace(at, failed_map=None)
+        # the signalling since the mobile node came to this link: a phase without a move has none of its own
+        view = pathmod.PathView(self.tester, self.phases[self.attached_at(i)].mark, self.end_mark(i))
         legs = {"cn->mn": [("down", DOWN_PORT)], "mn->cn": [("up", UP_PORT)], "echo": [("down", None), ("up", None)]}
         for leg, port in legs[flow]:
             hops = pathmod.diagnose(view, at, self.edition, down_port=port if leg == "down" else None,
@@ -256,17 +260,26 @@ class InteropBench:
         """The capture mark where phase ``i``'s frames end (the next phase's mark, taken before its action)."""
         return self.phases[i + 1].mark if i + 1 < len(self.phases) else None
 
+    def attached_at(self, i: int) -> int:
+        """The phase in which the mobile node came to phase ``i``'s link (the first phase, or the move there)."""
+        j = i
+        while j > 0 and self.phases[j - 1].link == self.phases[i].link:
+            j -= 1
+        return j
+
     def attachment(self, i: int) -> pathmod.Attachment:
         """What phase ``i``'s access router advertised: the MAP to use (from its last RA in the phase, else the last
         before: the furthest with preference and valid lifetime above 0, base §9.1), a MAP advertised with valid
         lifetime 0 in the phase, and whether the MAP to use is new."""
         phase = self.phases[i]
         usable, failed = self._advertised(phase.link, phase.mark, self.end_mark(i))
-        previous = self._advertised(self.phases[i - 1].link, self.phases[i - 1].mark, phase.mark)[0] if i else None
+        j = self.attached_at(i)  # the MAP is new if it is not the one used before the mobile node came here
+        previous = self._advertised(self.phases[j - 1].link, self.phases[j - 1].mark, self.phases[j].mark)[0] \
+            if j else None
         links = tuple(x.link for x in self.spec.nodes[self.map_nodes[usable]].interfaces.values()) \
             if usable in self.map_nodes else ()
         return pathmod.Attachment(phase.link, self.spec.links[phase.link].prefix, usable, self.ha, self.home_address,
-                                  self.cn, new_domain=i == 0 or usable != previous, failed_map=failed,
+                                  self.cn, new_domain=j == 0 or usable != previous, failed_map=failed,
                                   map_links=links)
 
     def _advertised(self, link: str, since: int, until: int | None) -> tuple[str | None, str | None]:
