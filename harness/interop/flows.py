@@ -18,7 +18,7 @@ import json
 import logging
 
 from harness.interop.flowstats import Flow
-from harness.nodeproc import NodeProgram, ProgramUnavailable
+from harness.nodeproc import NodeProgram, ProgramError, ProgramUnavailable
 
 log = logging.getLogger("hmipv6ct.interop")
 
@@ -74,7 +74,7 @@ class Flows:
         flows: dict[str, Flow] = {}
         try:
             if errors:
-                raise RuntimeError("; ".join(errors))
+                raise ProgramError("stopping the flow programs: " + "; ".join(errors))
             reports = {key: json.loads(p.read("report.json")) for key, p in self._programs.items()}
             for name in ("cn->mn", "mn->cn"):
                 if f"{name}.send" in reports and f"{name}.recv" in reports:
