@@ -5,6 +5,8 @@
     hmipv6ct testbed up|down|check [FILE]
     hmipv6ct clean [--all]
     hmipv6ct list [--interop] [--dut-role ROLE]
+    hmipv6ct report [RUN_DIR] [--allure] [--no-charts]
+    hmipv6ct report --compare OLD_RUN NEW_RUN [--html FILE] [--timing-threshold R] [--timing-floor S]
     hmipv6ct fault apply|remove KIND [--testbed FILE] [NAME=VALUE ...]   (against a testbed left up)
     hmipv6ct fault list [--testbed FILE]
 """
@@ -89,6 +91,24 @@ def _parser() -> argparse.ArgumentParser:
     lst.add_argument("--interop", action="store_true", help="the interop test purposes (run --interop)")
     lst.set_defaults(func=cmd_list)
 
+    rep = sub.add_parser("report", help="write a run's HTML report and junit.xml; or compare two runs",
+                         description="Build report.html and junit.xml in a run directory (hmipv6ct run does it at "
+                                     "the end), optionally the Allure HTML; or compare two runs (exit status 1 when "
+                                     "a requirement newly fails).")
+    rep.add_argument("run_dir", type=Path, nargs="?", default=None, help="run directory (default: reports/latest)")
+    rep.add_argument("--allure", action="store_true", help="also build the Allure HTML (needs the allure npm package)")
+    rep.add_argument("--no-charts", action="store_true", help="leave the message sequence charts out (faster)")
+    rep.add_argument("--compare", nargs=2, type=Path, metavar=("OLD_RUN", "NEW_RUN"),
+                     help="what changed per requirement from OLD_RUN to NEW_RUN")
+    rep.add_argument("--html", type=Path, default=None,
+                     help="with --compare: where to write the comparison as HTML (default: NEW_RUN/compare.html)")
+    rep.add_argument("--timing-threshold", type=float, default=0.5,
+                     help="with --compare: report a duration or measurement that changed by more than this fraction "
+                          "(default 0.5)")
+    rep.add_argument("--timing-floor", type=float, default=1.0,
+                     help="with --compare: ... and a duration that changed by more than this many seconds (default 1)")
+    rep.set_defaults(func=cmd_report)
+
     fault = sub.add_parser("fault", help="apply, remove or list faults on a testbed left up by 'testbed up'")
     fault.add_argument("action", choices=("apply", "remove", "list"))
     fault.add_argument("kind", nargs="?", help="zero_lifetime_map, echo_loss, map_preference, link_down, "
@@ -129,7 +149,7 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
         role_dir = run_dir / role if len(roles) > 1 else run_dir
         statuses[role] = int(pytest.main([
             str(suite), f"--testbed={testbed}", f"--dut-role={role}", f"--edition={args.edition}",
-            f"--run-dir={role_dir}", f"--junitxml={role_dir / 'junit.xml'}", f"--alluredir={role_dir / 'allure-results'}",
+            f"--run-dir={role_dir}", f"--alluredir={role_dir / 'allure-results'}",
             *_PYTEST_BASE, "-ra", *extra]))
         if statuses[role] == 5:
             print(f"hmipv6ct: no test purpose selected for DUT role {role!r}", file=sys.stderr)
@@ -138,6 +158,7 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
             break
     if len(roles) > 1:
         _combine(run_dir, [r for r in roles if r in statuses])
+    _report(run_dir)
     print(f"hmipv6ct: results in {run_dir} (reports/latest points there)")
     failing = {r: s for r, s in statuses.items() if s not in (0, 5)}
     if failing:
@@ -166,6 +187,43 @@ def _combine(run_dir: Path, roles: list[str]) -> None:
             combined["counts"][verdict] = combined["counts"].get(verdict, 0) + n
     combined["requirements_summary"] = coverage_summary(combined["requirements"])
     (run_dir / results.RESULTS).write_text(json.dumps(combined, indent=2))
+
+
+def _report(run_dir: Path) -> None:
+    """The run's HTML report and junit.xml; a report that cannot be built costs no result (results.json stays)."""
+    from harness import report
+
+    try:
+        path = report.build(run_dir)
+    except Exception as exc:  # noqa: BLE001 -- the results are written already; say what went wrong
+        print(f"hmipv6ct: the report was not built ({type(exc).__name__}: {exc}); results.json is complete: retry "
+              f"with 'hmipv6ct report {run_dir}'", file=sys.stderr)
+        return
+    print(f"hmipv6ct: report {path}")
+
+
+def cmd_report(args: argparse.Namespace, extra: list[str]) -> int:
+    from harness import report
+
+    if args.compare:
+        from harness.report.compare import compare
+
+        old, new = (report.load_run(p) for p in args.compare)
+        result = compare(old, new, timing_threshold=args.timing_threshold, timing_floor=args.timing_floor)
+        print(result.text())
+        html_path = args.html or new.directory / "compare.html"
+        html_path.write_text(result.html(), encoding="utf-8")
+        print(f"hmipv6ct: comparison written to {html_path}")
+        return result.exit_status()
+    run_dir = args.run_dir or Path("reports") / "latest"
+    start = time.monotonic()
+    path = report.build(run_dir, charts=not args.no_charts)
+    print(f"hmipv6ct: report {path} and {path.parent / report.JUNIT} in {time.monotonic() - start:.1f} s")
+    if args.allure:
+        from harness.report import allure
+
+        return allure.generate(report.load_run(run_dir))
+    return 0
 
 
 def _point_latest(out: Path, run_id: str) -> None:

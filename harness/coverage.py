@@ -4,8 +4,10 @@
 DUT role and edition (:func:`run_coverage`); ``hmipv6ct requirements`` prints the same status for the whole
 catalogue (:func:`status`)::
 
-    {"id": ..., "status": "covered" | "untested" | "not-testable", "verdict": ..., "reason": ...,
-     "tests": [test purpose IDs], "judged_by": {test purpose: verdict for this requirement}, ...}
+    {"id": ..., "document": "rfc4140" | "rfc5380" | "rfc6275" ..., "section": ..., "paragraph": ...,
+     "keyword": ..., "text": the quoted sentence, "actor": [...],
+     "status": "covered" | "untested" | "not-testable", "verdict": ..., "reason": ...,
+     "tests": [test purpose IDs], "judged_by": {test purpose: verdict for this requirement}}
 
 ``status``
     ``covered``       a test purpose of this run declares the requirement
@@ -116,10 +118,11 @@ def run_coverage(catalog, role: str | None, edition: str, purposes: Mapping[str,
             verdict = worst(judged_by.values()) or "NOT RUN"
         else:
             verdict = "UNTESTED" if state == UNTESTED else "NOT TESTABLE"
-        section = req.section.get(edition) or next(iter(req.section.values()))
-        records.append({"id": req.id, "section": section, "keyword": req.keyword or "(binding)",
-                        "actor": list(req.actor), "status": state, "verdict": verdict, "reason": reason,
-                        "tests": tests, "judged_by": judged_by})
+        document = edition if edition in req.editions else req.editions[0]  # an inherited clause: its RFC
+        records.append({"id": req.id, "document": document, "section": req.section.get(document),
+                        "paragraph": req.paragraph.get(document), "keyword": req.keyword or "(binding)",
+                        "text": req.text_for(document), "actor": list(req.actor), "status": state,
+                        "verdict": verdict, "reason": reason, "tests": tests, "judged_by": judged_by})
     return records
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from harness import coverage, paths, results, tshark
+from harness import coverage, description, paths, results, tshark
 from harness.errors import InfrastructureError
 from harness.testbed import TestbedBackend, load, open_backend
 from harness.verdicts import Inconclusive, Judgement, Verdict, combine, level
@@ -67,6 +67,8 @@ class _Session:
         self.entries: list[dict[str, Any]] = []
         self.suite = False  # any test purpose collected
         self.purposes: dict[str, tuple[str, ...]] = {}  # test purpose ID -> requirements, for this run's role
+        self.backend: TestbedBackend | None = None  # once the testbed fixture built it
+        self.dut_identity: str | None = None
 
     def load_spec(self):
         if self.spec is None:
@@ -200,7 +202,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         keywords = {r: catalog[r].keyword for r in m["requirements"]}
         levels = [level(k) for k in keywords.values()] or ["MUST"]
         info = {**m, "editions": editions, "keywords": keywords,
-                "level": min(levels, key=["MUST", "SHOULD", "MAY"].index)}
+                "level": min(levels, key=["MUST", "SHOULD", "MAY"].index), "description": _description(item)}
         item.stash[_ITEM] = info
         reason = None
         if state.edition not in editions:
@@ -215,6 +217,16 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def _description(item: pytest.Item) -> dict[str, str]:
+    """The test purpose's TAHI-style description (its docstring); the topology from its module's when it has none."""
+    fields = description.parse(getattr(item, "function", None).__doc__ if hasattr(item, "function") else None)
+    if "topology" not in fields and getattr(item, "module", None) is not None:
+        topology = description.parse(item.module.__doc__).get("topology")
+        if topology:
+            fields["topology"] = topology
+    return fields
 
 
 def _list(purposes, catalog, role: str) -> None:
@@ -235,6 +247,7 @@ def testbed(request: pytest.FixtureRequest) -> TestbedBackend:
     backend = open_backend(spec, edition=state.edition)
     request.addfinalizer(backend.down)
     backend.up()
+    state.backend = backend
     return backend
 
 
@@ -253,7 +266,12 @@ def _dut_session(testbed: TestbedBackend, request: pytest.FixtureRequest):
     if state.dut_node is None:
         pytest.skip(f"{NOT_APPLICABLE}the testbed has no DUT for role {request.config.getoption('--dut-role')}")
     variables = testbed.dut_variables(state.dut_node) if hasattr(testbed, "dut_variables") else {}
-    return DutHandle(testbed, state.dut_node, state.role, DutProfile.load(testbed.spec.dut_profile), variables)
+    handle = DutHandle(testbed, state.dut_node, state.role, DutProfile.load(testbed.spec.dut_profile), variables)
+    try:
+        state.dut_identity = handle.identity()  # for the report's provenance
+    except Exception as exc:  # noqa: BLE001 -- an identity read-out never decides a verdict
+        state.dut_identity = f"unknown ({type(exc).__name__}: {exc})"
+    return handle
 
 
 @pytest.fixture
@@ -376,6 +394,10 @@ def _save_evidence(item: pytest.Item, judgement: Judgement | None) -> tuple[list
                 path = directory / "commands.jsonl"
                 path.write_text("".join(json.dumps(e) + "\n" for e in log))
                 files.append(str(path))
+    if judgement is not None and judgement.timelines:
+        path = directory / "timeline.json"
+        path.write_text(json.dumps(judgement.timelines))
+        files.append(str(path))
     if judgement is not None and (judgement.steps or judgement.checks):
         path = directory / "judgement.json"
         path.write_text(json.dumps({"steps": judgement.steps, "checks": [c.as_dict() for c in judgement.checks],
@@ -461,29 +483,49 @@ def _journal(item: pytest.Item, state: _Session, verdict_reason: tuple[Verdict, 
     info = item.stash.get(_ITEM, None) or {}
     entry = {"nodeid": item.nodeid, "test_purpose": info.get("id"), "title": info.get("title"),
              "role": state.role, "edition": state.edition, "requirements": list(info.get("requirements", ())),
-             "level": info.get("level"), "verdict": str(verdict), "reason": reason, **extra}
+             "level": info.get("level"), "verdict": str(verdict), "reason": reason,
+             "description": info.get("description", {}), **extra}
+    if state.run_dir is not None and "evidence" in entry:  # relative to the run directory: it can be moved
+        entry["evidence"] = [results.relative(f, state.run_dir) for f in entry["evidence"]]
     state.entries.append(entry)
     if state.journal is not None:
         state.journal.write(entry)
-    _allure(item, info, state.edition)
+    _allure(item, info, state.edition, entry)
 
 
-def _allure(item: pytest.Item, info: dict, edition: str) -> None:
-    """Clause labels for Allure: epic = edition, feature = section, story = requirement ID."""
+def _allure(item: pytest.Item, info: dict, edition: str, entry: dict) -> None:
+    """Allure labels and attachments: epic = edition, feature = section, story = requirement ID, a clause label and
+    an RFC link per requirement, the verdict as a tag (WARN and INFO pass in Allure's terms), severity from the
+    keyword level, and the evidence files attached."""
     if not info or not item.config.pluginmanager.hasplugin("allure_pytest"):
         return
     try:
         import allure
+        from harness.report.junit import clause, rfc_link
         state: _Session = item.config.stash[_STATE]
+        allure.dynamic.title(f"{info['id']} {info.get('title', '')}".strip())
+        allure.dynamic.epic({"rfc4140": "RFC 4140 (draft-ietf-mipshop-hmipv6-04)", "rfc5380": "RFC 5380"}.get(edition, edition))
         for rid in info["requirements"]:
             req = state.catalog[rid]
-            section = req.section.get(edition) or next(iter(req.section.values()))
-            allure.dynamic.epic({"rfc4140": "RFC 4140 (draft-ietf-mipshop-hmipv6-04)", "rfc5380": "RFC 5380"}.get(edition, edition))
-            allure.dynamic.feature(f"§{section}")
+            document = edition if edition in req.editions else req.editions[0]
+            record = {"document": document, "section": req.section.get(document),
+                      "paragraph": req.paragraph.get(document), "keyword": req.keyword or "(binding)"}
+            allure.dynamic.feature(f"§{record['section']}")
             allure.dynamic.story(rid)
-            rfc = "rfc6275" if rid.startswith("MIP6-") else edition
-            allure.dynamic.link(f"https://www.rfc-editor.org/rfc/{rfc}#section-{section}", name=rid)
+            allure.dynamic.label("clause", f"{rid}: {clause(record)}")
+            link = rfc_link(document, record["section"])
+            if link:
+                allure.dynamic.link(link, name=f"{rid} ({clause(record, keyword=False)})")
         allure.dynamic.label("test_purpose", info["id"])
+        allure.dynamic.tag(entry["verdict"])
+        allure.dynamic.severity({"MUST": allure.severity_level.CRITICAL, "SHOULD": allure.severity_level.NORMAL}
+                                .get(info.get("level"), allure.severity_level.MINOR))
+        for name in entry.get("evidence", []):
+            path = Path(name) if Path(name).is_absolute() else (state.run_dir or Path(".")) / name
+            if path.is_file():
+                kind = {".pcap": "application/vnd.tcpdump.pcap", ".json": "application/json",
+                        ".jsonl": "application/json"}.get(path.suffix, "text/plain")
+                allure.attach.file(str(path), name=path.name, attachment_type=(kind, path.suffix.lstrip(".")))
     except Exception:  # labels are decoration; they never change a verdict
         pass
 
@@ -505,6 +547,9 @@ def pytest_runtestloop(session: pytest.Session) -> None:
                                      "management": spec.nodes[state.dut_node].management.type if state.dut_node else None,
                                      "profile": spec.dut_profile},
                                     spec.pics)
+    # written now, so a run killed before results.json still has its provenance and the test purposes it meant to
+    # run (they are NOT RUN, not untested, in its report)
+    results.write_provenance(state.run_dir, {**state.head, "purposes": state.purposes})
 
 
 @pytest.hookimpl(trylast=True)
@@ -516,6 +561,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         head = state.head or {"suite": "hmipv6-conformance", "testbed": str(state.testbed_path),
                               "edition": state.edition}
         head = {**head, "pytest_exit_status": int(exitstatus)}
+        if state.dut_identity is not None:
+            head["dut"] = {**head.get("dut", {}), "identity": state.dut_identity}
+        if state.backend is not None:
+            head["addresses"] = results.address_book(state.backend.spec)
         requirements = None
         if state.suite and state.catalog is not None:  # every requirement of the role: covered or not
             requirements = coverage.run_coverage(state.catalog, state.role, state.edition, state.purposes,

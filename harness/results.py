@@ -22,6 +22,7 @@ from harness.coverage import summary as coverage_summary
 
 JOURNAL = "results.jsonl"
 RESULTS = "results.json"
+PROVENANCE = "provenance.json"  # written when the tests start: what a killed run still tells
 FAILING = {"FAIL", "ERROR"}
 
 
@@ -82,6 +83,46 @@ def provenance(testbed_path: Path, edition: str, role: str, dut: dict[str, Any],
         "dut": dut, "pics": pics, "host": platform.node(), "python": platform.python_version(),
         "started": time.time(),
     }
+
+
+def write_provenance(run_dir: Path, head: dict[str, Any]) -> None:
+    tmp = run_dir / (PROVENANCE + ".tmp")
+    tmp.write_text(json.dumps(head, indent=1, default=str))
+    tmp.replace(run_dir / PROVENANCE)
+
+
+def relative(path: str | Path, run_dir: Path) -> str:
+    """``path`` relative to the run directory when it is inside it (results and reports stay valid when the run
+    directory is moved or sent away), else as it is."""
+    try:
+        return str(Path(path).resolve().relative_to(run_dir.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def address_book(spec) -> dict[str, Any]:
+    """Which node holds which address, and each link's prefix (for reading captures: sequence charts).
+
+    Static addresses from the testbed file, and the EUI-64 link-local address of every interface whose MAC the
+    backend knows (the kernel's default; a device that derives its link-local address otherwise shows up under
+    its address)."""
+    from harness.tester.packets import link_local_from_mac
+
+    nodes: dict[str, str] = {}
+    for node in spec.nodes.values():
+        for iface in node.interfaces.values():
+            if iface.address is not None:
+                nodes[str(iface.address.ip)] = node.name
+            if iface.mac:
+                nodes.setdefault(link_local_from_mac(iface.mac), node.name)
+    from harness.testbed.refconfig import home_address
+
+    for node in spec.nodes_with_role("mn"):
+        home = node.daemon_options.get("home_address") or home_address(spec)
+        if home:
+            nodes.setdefault(str(home), node.name)
+    links = {name: str(link.prefix) for name, link in spec.links.items() if link.prefix is not None}
+    return {"nodes": nodes, "links": links}
 
 
 def must_level_failures(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:

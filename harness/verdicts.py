@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import time
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -115,6 +116,7 @@ class Judgement:
         self.measurements: dict[str, dict[str, Any]] = {}
         self.faults: list[Any] = []  # harness.faults.Fault objects applied during the test (records at the end)
         self.steps: list[tuple[float, str]] = []
+        self.timelines: dict[str, dict[str, Any]] = {}
 
     def step(self, text: str) -> None:
         """Log a procedure step (they map to the steps of the test purpose's description)."""
@@ -128,6 +130,12 @@ class Judgement:
         """Record a measured outcome (e.g. ``fault_to_reaction``, ``lost_packets``, ``recovery``); None = not
         measurable in this run, with ``note`` saying why."""
         self.measurements[name] = {"value": value, "unit": unit, **({"note": note} if note else {})}
+
+    def timeline(self, series: str, arrivals: Sequence[float], events: Sequence[tuple[str, float]]) -> None:
+        """Arrival times of a measured flow's packets, with the events to mark (a move, a fault applied or
+        removed): the report plots it (packets per 10 ms).  Saved as evidence (``timeline.json``), not judged."""
+        self.timelines[series] = {"arrivals": sorted(round(t, 6) for t in arrivals),
+                                  "events": [{"name": n, "time": round(t, 6)} for n, t in events]}
 
     def require(self, condition: Any, why: str) -> None:
         """A precondition of the test point: if it does not hold, the verdict is INCONCLUSIVE."""

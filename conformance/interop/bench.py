@@ -214,6 +214,8 @@ class InteropBench:
                                    "" if ph.interruption is not None else "the flow did not resume in this phase")
                 self.judge.measure(f"{name}/{ph.name}/reordered", ph.reordered, "packets")
         self.judge.record("phases", {name: [s.as_dict() for s in stats] for name, stats in self.stats.items()})
+        for name, flow in flows.items():
+            self.judge.timeline(name, [t for _, t in flow.arrivals], events)
 
     # -- judgement ----------------------------------------------------------------------------------------------
     def judge_flows(self) -> None:

@@ -132,3 +132,6 @@ def test_restart_accepts_any_sequence(testbed, dut, tester, mn, upstream, inject
     judge.measure("lost_packets", outage["lost"], "packets",
                   f"of {outage['expected']} sent from the crash to the recovery, at 50/s")
     judge.record("stream", {k: v for k, v in stream.summary(arrived).items() if k != "missing"})
+    judge.timeline("CN -> RCoA stream at the access link", [t for _, t in arrived],
+                   [("MAP crashed", fault.applied_at), ("MAP restarted", fault.removed_at), ("BU from LCoA2", bu_sent),
+                    ("BA", ba2.time)])

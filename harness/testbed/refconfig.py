@@ -87,6 +87,15 @@ def _daemon_nodes(spec: Testbed, service: str) -> list[Node]:
 HOME_ADDRESS_IID = 0x100  # the mobile node's home address: home prefix + ::100 unless daemon_options say otherwise
 
 
+def home_address(spec: Testbed) -> str | None:
+    """The reference mobile node's home address: the home agent's prefix + ::100 (None without a home agent)."""
+    has = _daemon_nodes(spec, "hmipv6-ha")
+    if not has:
+        return None
+    _, ha_address, length = _first_address(has[0])
+    return str(ipaddress.IPv6Network(f"{ha_address}/{length}", strict=False).network_address + HOME_ADDRESS_IID)
+
+
 def mn_config(spec: Testbed, node: Node, workdir: Path, edition: str = "rfc4140") -> dict:
     """The mobile node: its home agent is the testbed's node running hmipv6-ha, its correspondents those running
     hmipv6-cn (route optimisation with each), timers from the profile."""
@@ -95,10 +104,8 @@ def mn_config(spec: Testbed, node: Node, workdir: Path, edition: str = "rfc4140"
     section: dict = {"iface": access.name}
     has = _daemon_nodes(spec, "hmipv6-ha")
     if has:
-        _, ha_address, length = _first_address(has[0])
-        net = ipaddress.IPv6Network(f"{ha_address}/{length}", strict=False)
-        section["home_agent"] = ha_address
-        section["home_address"] = str(net.network_address + HOME_ADDRESS_IID)
+        section["home_agent"] = _first_address(has[0])[1]
+        section["home_address"] = home_address(spec)
     section["correspondents"] = [_first_address(n)[1] for n in _daemon_nodes(spec, "hmipv6-cn")]
     lifetime = int(max(4, t.binding_lifetime))
     section.update({
