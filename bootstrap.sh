@@ -7,6 +7,8 @@ cd "$(dirname "$0")"
 PACKAGES="iproute2 iputils-ping procps nftables iptables openssh-server openssh-client socat tshark radvd python3 python3-venv python3-pip"
 # the QEMU guest with Debian's kernel (Mobile IPv6 built in; later the virtual Wi-Fi lab)
 PACKAGES="$PACKAGES qemu-system-x86 busybox-static kmod"
+# the report's browser check (headless Chromium driven by Selenium)
+PACKAGES="$PACKAGES chromium chromium-driver"
 missing=""
 for pkg in $PACKAGES; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing="$missing $pkg"
@@ -30,4 +32,10 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+
+# the Allure HTML generator (hmipv6ct report --allure), from the npm registry when Node.js is here; optional
+if command -v npm >/dev/null 2>&1 && ! command -v allure >/dev/null 2>&1; then
+    echo "bootstrap: installing the allure npm package (Allure 3) for 'hmipv6ct report --allure'"
+    npm install -g --silent allure@3 || echo "bootstrap: allure not installed; 'hmipv6ct report --allure' will say how"
+fi
 echo "bootstrap: ready (.venv/bin/hmipv6ct, .venv/bin/python -m pytest)"

@@ -185,6 +185,7 @@ def _matrix(run: Run, texts: Mapping[str, Mapping[str, Any]]) -> str:
            '<table class="matrix"><thead><tr><th>requirement</th><th>role</th><th>clause</th><th>keyword</th>'
            "<th>text</th><th>verdict</th><th>test purposes</th></tr></thead><tbody>"]
     records = [{**r, **{k: v for k, v in texts.get(r["id"], {}).items() if not r.get(k)}} for r in run.requirements]
+    reported = {(e.get("role"), e.get("test_purpose")) for e in run.results}
     for r in sorted(records, key=_section_key):
         link = rfc_link(r.get("document"), r.get("section"))
         where = escape(clause(r, keyword=False))
@@ -192,7 +193,9 @@ def _matrix(run: Run, texts: Mapping[str, Mapping[str, Any]]) -> str:
         tests = []
         for tp in r.get("tests", []):
             judged = (r.get("judged_by") or {}).get(tp)
-            tests.append(f'<a href="#{anchor(r["role"], tp)}">{escape(tp)}</a>' + (f" {_badge(judged)}" if judged else ""))
+            name = (f'<a href="#{anchor(r["role"], tp)}">{escape(tp)}</a>' if (r["role"], tp) in reported
+                    else f"<code>{escape(tp)}</code>")  # collected but never run: no section to link to
+            tests.append(name + (f" {_badge(judged)}" if judged else ""))
         why = f'<div class="why">{escape(r["reason"])}</div>' if r.get("reason") else ""
         out.append(f'<tr {_filterable(r["role"], [r["verdict"]], [r["keyword"]], [_top_section(r)])} '
                    f'data-requirement="{escape(r["id"])}"><td><code>{escape(r["id"])}</code></td>'
@@ -214,7 +217,8 @@ def _purpose(run: Run, e: Mapping[str, Any], texts, charts: bool) -> str:
            f'<h3>{_badge(e["verdict"])} <code>{escape(ident)}</code> {escape(e.get("title") or "")} '
            f'<small>{escape(role)} · {e.get("duration") or 0:.2f} s</small></h3>']
     if e.get("reason") and e["verdict"] != "PASS":
-        out.append(f'<p class="reason"><b>Why {escape(e["verdict"])}:</b> {escape(e["reason"])}</p>')
+        bad = " bad" if e["verdict"] in ("FAIL", "ERROR", "INCONCLUSIVE") else ""
+        out.append(f'<p class="reason{bad}"><b>Why {escape(e["verdict"])}:</b> {escape(e["reason"])}</p>')
     desc = e.get("description") or {}
     if desc:
         out.append('<dl class="desc">' + "".join(f"<dt>{escape(k.capitalize())}</dt><dd>{escape(v)}</dd>"
@@ -314,10 +318,10 @@ td.n{text-align:right}
 .notrun,.untested{background:#fff;border:1px solid #999;color:#555}
 .cert li{font-weight:bold}.cert .met{color:#1b5e20}.cert .notmet{color:#b71c1c}
 .incomplete{background:#fff3e0;border:2px solid #e65100;padding:.5em}
-.quote{font-style:italic;max-width:40em}.why{font-size:85%;color:#555}
+.quote{font-style:italic;max-width:40em}.why{font-size:85%;color:#555;max-width:28em}
 section.filterable{border-top:1px solid #aaa;margin-top:1em}
 dl.desc dt{font-weight:bold}dl.desc dd{white-space:pre-wrap;margin:0 0 .3em 1.5em}
-.reason{background:#fdecea;padding:.3em}.missing{color:#b71c1c}
+.reason{background:#f3f3f3;padding:.3em}.reason.bad{background:#fdecea}.missing{color:#b71c1c}
 #filters label{margin-right:1em}svg{max-width:100%;height:auto;display:block}
 """
 

@@ -3,6 +3,7 @@ test purpose its verdict and reason, missing evidence is marked, an incomplete r
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
@@ -176,3 +177,11 @@ def test_matrix_is_in_specification_order(sample_run: Path) -> None:
     keys = [html._section_key(r) for r in run.requirements if r["role"] == "map"]
     ordered = [k[4] for k in sorted(keys)]
     assert ordered.index("REQ-MUST-PASS") < ordered.index("REQ-MUST-FAIL") < ordered.index("REQ-SHOULD-WARN")
+
+
+def test_matrix_links_only_to_test_purposes_that_have_a_section(sample_run: Path, page: Page) -> None:
+    text = (sample_run / report.HTML).read_text()
+    targets = set(re.findall(r'href="#([^"]+)"', text))
+    ids = set(re.findall(r'<section [^>]*id="([^"]+)"', text))
+    assert targets and targets <= ids
+    assert "<code>HMIP-MAP-T-NEVER</code>" in text  # declared, never run: named without a link
