@@ -70,11 +70,15 @@ def render(name: str, series: Mapping[str, Any], width: float = BIN) -> str:
             out.append(f'<rect class="bar" x="{LEFT + i * plot_w / len(counts):.2f}" y="{y(c):.2f}" '
                        f'width="{bar:.2f}" height="{TOP + plot_h - y(c):.2f}" data-count="{c}"/>')
     out.append("</g>")
-    for k, e in enumerate(events):
+    for k, e in enumerate(events, 1):  # numbered marks on the plot, named in the legend below it
         ex = x(e["time"])
         out.append(f'<g class="event" data-name="{escape(e["name"])}"><line x1="{ex:.1f}" y1="{TOP - 4}" x2="{ex:.1f}" '
                    f'y2="{TOP + plot_h}" stroke="#c0392b" stroke-dasharray="4 2"/>'
-                   f'<text x="{ex + 2:.1f}" y="{TOP + 8 + (k % 3) * 11}" font-size="10" fill="#c0392b">'
-                   f'{escape(e["name"])} (+{e["time"] - start:.3f} s)</text></g>')
+                   f'<text x="{ex + 2:.1f}" y="{TOP - 4 + (k % 2) * 10}" font-size="10" fill="#c0392b">{k}</text>'
+                   f'<text x="{LEFT + ((k - 1) % 3) * plot_w / 3:.1f}" y="{HEIGHT + 14 * ((k - 1) // 3) + 4}" '
+                   f'font-size="11" fill="#c0392b">{k}: {escape(e["name"])} at +{e["time"] - start:.3f} s</text></g>')
     out.append("</svg>")
+    legend = 14 * ((len(events) + 2) // 3) + 8
+    out[0] = out[0].replace(f'height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}"',
+                            f'height="{HEIGHT + legend}" viewBox="0 0 {WIDTH} {HEIGHT + legend}"')
     return "".join(out)

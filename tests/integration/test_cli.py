@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -25,10 +29,15 @@ def hmipv6ct(*args: str, **kw) -> subprocess.CompletedProcess:
                           timeout=900, **kw)
 
 
-def test_run_writes_results_junit_and_latest(tmp_path: Path) -> None:
-    out = hmipv6ct("run", "--out", str(tmp_path))
+#: where the CLI run test writes its run (kept after the test: its report.html and report.png are CI artefacts)
+CI_REPORTS = paths.ROOT / "reports" / "ci"
+
+
+def test_run_writes_results_report_junit_and_latest() -> None:
+    shutil.rmtree(CI_REPORTS, ignore_errors=True)
+    out = hmipv6ct("run", "--out", str(CI_REPORTS))
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-    latest = tmp_path / "latest"
+    latest = CI_REPORTS / "latest"
     assert latest.is_symlink()
     doc = json.loads((latest / "results.json").read_text())
     assert set(doc["roles"]) == {"map", "ar", "mn"}, "--dut-role all judges every role the testbed has"
@@ -37,10 +46,41 @@ def test_run_writes_results_junit_and_latest(tmp_path: Path) -> None:
     assert {r["role"] for r in doc["results"] if r["test_purpose"]} == {"map", "ar", "mn"}
     assert all(r["verdict"] in ("PASS", "NOT APPLICABLE") for r in doc["results"]), doc["results"]
     for role in ("map", "ar", "mn"):
-        assert (latest / role / "junit.xml").is_file() and (latest / role / "allure-results").is_dir()
-        assert (latest / role / "results.jsonl").is_file()
+        assert (latest / role / "allure-results").is_dir() and (latest / role / "results.jsonl").is_file()
+        assert (latest / role / "provenance.json").is_file()
     assert any(p.suffix == ".pcap" for p in (latest / "map" / "evidence").rglob("*"))
     assert json.loads((latest / "map" / "results.json").read_text())["git_commit"] != "unknown"
+    _check_report(latest, doc)
+
+
+def _check_report(run_dir: Path, doc: dict) -> None:
+    """The run's report: every catalogued requirement of every role appears in the matrix (with the verdict of
+    results.json), every evidence link points to a file that exists, junit.xml has every test purpose."""
+    from conformance.catalog import load_catalog
+    from harness import coverage
+
+    page = (run_dir / "report.html").read_text()
+    rows = dict(((role, rid), verdict) for role, verdict, rid in re.findall(
+        r'<tr class="filterable" data-role="(\w+)" data-verdict="([^"]+)"[^>]*data-requirement="([^"]+)"', page))
+    catalog = load_catalog()
+    for role in ("map", "ar", "mn"):
+        expected = {r.id for r in catalog.all() if coverage.in_scope(r, role, "rfc4140")}
+        assert len(expected) > 10 and expected <= {rid for r, rid in rows if r == role}, role
+    assert rows == {(r["role"], r["id"]): r["verdict"] for r in doc["requirements"]}
+    links = re.findall(r'<a class="evidence" href="([^"]+)"', page)
+    assert len(links) > 50 and all((run_dir / html.unescape(link)).is_file() for link in links)
+    assert "(missing)" not in page
+    assert page.count('class="msc"') > 10, "sequence charts drawn from the captures"
+    # rendered by headless Chromium: no console error, every filter shows the right rows; the screenshot is left
+    # in the run directory (reports/ci/latest/report.png) as a CI artefact
+    from harness.report import browser
+
+    missing = browser.available()
+    assert missing is None, missing
+    check = browser.check(run_dir / "report.html", run_dir / "report.png", timeout=60)
+    assert check.ok, "\n".join(check.lines())
+    cases = ET.parse(run_dir / "junit.xml").getroot().iter("testcase")
+    assert {c.get("name").split()[0] for c in cases} >= {r["test_purpose"] for r in doc["results"] if r["test_purpose"]}
 
 
 def test_list_shows_test_purposes() -> None:

@@ -60,3 +60,17 @@ def test_results_carry_flows_phases_and_faults(run, role: str) -> None:
     assert all(p["interruption"] is not None for p in move)
     assert results["HMIP-IOP-DELAY-001"]["measurements"]["previous_map_forwarded"]["value"] >= 1
     assert results["HMIP-IOP-ECHO-001"]["records"]["ar_declared_map_failed"] is True
+
+
+def test_report_plots_every_flow_with_its_events(run) -> None:
+    """Every interop test purpose's timeline (packets per 10 ms of each flow, the moves and faults marked) is in
+    report.html, drawn from the timeline.json evidence the run saved."""
+    _, latest = run
+    page = (latest / "report.html").read_text()
+    for role in ROLES:
+        for tp in PURPOSES:
+            timelines = json.loads((latest / role / "evidence" / tp / "timeline.json").read_text())
+            assert set(timelines) == {"cn->mn", "mn->cn", "echo"}, f"{role} {tp}"
+            assert all(s["arrivals"] and s["events"] for s in timelines.values()), f"{role} {tp}"
+    assert page.count('class="timeline"') == len(ROLES) * len(PURPOSES) * 3
+    assert page.count('data-name="inter-domain move to ar3"') == len(ROLES) * 3
