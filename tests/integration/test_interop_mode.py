@@ -73,4 +73,5 @@ def test_report_plots_every_flow_with_its_events(run) -> None:
             assert set(timelines) == {"cn->mn", "mn->cn", "echo"}, f"{role} {tp}"
             assert all(s["arrivals"] and s["events"] for s in timelines.values()), f"{role} {tp}"
     assert page.count('class="timeline"') == len(ROLES) * len(PURPOSES) * 3
-    assert page.count('data-name="inter-domain move to ar3"') == len(ROLES) * 3
+    # MOVE-001 and DELAY-001 move to AR3: marked on each of their three flows' timelines, in every role
+    assert page.count('data-name="inter-domain move to ar3"') == len(ROLES) * 2 * 3
