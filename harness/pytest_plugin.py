@@ -222,7 +222,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 def _description(item: pytest.Item) -> dict[str, str]:
     """The test purpose's TAHI-style description (its docstring); the topology from its module's when it has none."""
     fields = description.parse(getattr(item, "function", None).__doc__ if hasattr(item, "function") else None)
-    if "topology" not in fields and getattr(item, "module", None) is not None:
+    if getattr(item, "module", None) is not None and (
+            "topology" not in fields or "module docstring" in fields["topology"]):
         topology = description.parse(item.module.__doc__).get("topology")
         if topology:
             fields["topology"] = topology

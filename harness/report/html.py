@@ -210,7 +210,8 @@ def _purpose(run: Run, e: Mapping[str, Any], texts, charts: bool) -> str:
     role, tp = e.get("role") or "", e.get("test_purpose")
     records = {r["id"]: {**texts.get(r["id"], {}), **{k: v for k, v in r.items() if v is not None}}
                for r in run.requirements if r["role"] == role}
-    reqs = [records.get(rid, {"id": rid, "keyword": "?", "section": "?"}) for rid in e.get("requirements", [])]
+    reqs = [records.get(rid, {"id": rid, "keyword": "?", "note": "not a requirement of this run's edition"})
+            for rid in e.get("requirements", [])]
     ident = tp or e["nodeid"]
     out = [f'<section {_filterable(role, [e["verdict"]], [r.get("keyword", "?") for r in reqs] or ["-"], [_top_section(r) for r in reqs] or ["-"])} '
            f'id="{anchor(role, ident)}" data-test-purpose="{escape(ident)}">',
@@ -225,7 +226,7 @@ def _purpose(run: Run, e: Mapping[str, Any], texts, charts: bool) -> str:
                                                   for k, v in desc.items() if k != "summary") + "</dl>")
     if reqs:
         out.append('<p class="reqs">Requirements: ' + "; ".join(
-            f'<code>{escape(r["id"])}</code> ({escape(clause(r))})' for r in reqs) + "</p>")
+            f'<code>{escape(r["id"])}</code> ({escape(r.get("note") or clause(r))})' for r in reqs) + "</p>")
     out.append(_checks(e))
     out.append(_measurements(e))
     out.append(_evidence(run, e, charts))
@@ -287,8 +288,10 @@ def _evidence(run: Run, e: Mapping[str, Any], charts: bool) -> str:
     out = ['<p class="evidence">Evidence: ' + " · ".join(links) + "</p>"]
     if timeline_file is not None:
         try:
-            for name, series in json.loads(timeline_file.read_text()).items():
-                out.append('<div class="plot">' + timeline.render(name, series) + "</div>")
+            timelines = json.loads(timeline_file.read_text())
+            between = timeline.span(timelines)
+            for name, series in timelines.items():
+                out.append('<div class="plot">' + timeline.render(name, series, between=between) + "</div>")
         except (OSError, ValueError, KeyError, TypeError) as exc:
             out.append(f'<p class="missing">timeline not drawn: {escape(str(exc))}</p>')
     if charts and pcaps:
@@ -323,6 +326,7 @@ section.filterable{border-top:1px solid #aaa;margin-top:1em}
 dl.desc dt{font-weight:bold}dl.desc dd{white-space:pre-wrap;margin:0 0 .3em 1.5em}
 .reason{background:#f3f3f3;padding:.3em}.reason.bad{background:#fdecea}.missing{color:#b71c1c}
 #filters label{margin-right:1em}svg{max-width:100%;height:auto;display:block}
+.chart{overflow-x:auto}svg.msc{max-width:none}
 """
 
 _SCRIPT = """<script>

@@ -36,14 +36,22 @@ def _ticks(span: float) -> float:
     return 600.0
 
 
-def render(name: str, series: Mapping[str, Any], width: float = BIN) -> str:
-    """An ``<svg class="timeline">`` for one series: ``{"arrivals": [t...], "events": [{"name", "time"}...]}``."""
+def span(timelines: Mapping[str, Mapping[str, Any]]) -> tuple[float, float] | None:
+    """(first, last) time over every series of a test: its plots share one time axis."""
+    times = [t for s in timelines.values() for t in [*s.get("arrivals", []), *(e["time"] for e in s.get("events", []))]]
+    return (min(times), max(times)) if times else None
+
+
+def render(name: str, series: Mapping[str, Any], width: float = BIN, *,
+           between: tuple[float, float] | None = None) -> str:
+    """An ``<svg class="timeline">`` for one series: ``{"arrivals": [t...], "events": [{"name", "time"}...]}``, over
+    ``between`` (default: the series' own first and last time)."""
     arrivals = list(series.get("arrivals", []))
     events = list(series.get("events", []))
-    times = arrivals + [e["time"] for e in events]
-    if not times:
+    between = between or span({name: series})
+    if between is None:
         return f'<svg class="timeline" width="{WIDTH}" height="40"><text x="4" y="20">{escape(name)}: no data</text></svg>'
-    start, end = min(times), max(times) + width
+    start, end = between[0], between[1] + width
     counts = bins(arrivals, start, end, width)
     top = max(counts) or 1
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
