@@ -502,7 +502,7 @@ def _allure(item: pytest.Item, info: dict, edition: str, entry: dict) -> None:
         return
     try:
         import allure
-        from harness.report.junit import clause, rfc_link
+        from harness.report.clauses import clause, rfc_link
         state: _Session = item.config.stash[_STATE]
         allure.dynamic.title(f"{info['id']} {info.get('title', '')}".strip())
         allure.dynamic.epic({"rfc4140": "RFC 4140 (draft-ietf-mipshop-hmipv6-04)", "rfc5380": "RFC 5380"}.get(edition, edition))

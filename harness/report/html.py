@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.report import summary, timeline
-from harness.report.junit import clause, rfc_link
+from harness.report.clauses import clause, rfc_link
 from harness.report.model import Run
 
 DOCUMENT_ORDER = ("rfc4140", "rfc5380", "rfc6275", "rfc4861", "rfc2473")
