@@ -35,6 +35,7 @@ class Flows:
         self.rate, self.echo_rate = rate, echo_rate
         self.not_measured: dict[str, str] = {}  # flow name -> why
         self._programs: dict[str, NodeProgram] = {}
+        self._stopped = False
 
     def _program(self, key: str, node: str, *args: str) -> NodeProgram:
         program = NodeProgram(self.testbed, node, MODULE, *args, name=f"flow-{key}")
@@ -62,7 +63,11 @@ class Flows:
                           "--port", str(UP_PORT), "--rate", r, "--out", "{dir}/report.json").start()
 
     def stop(self) -> dict[str, Flow]:
-        """Stop the senders, then the receivers; read and return the flows (files on the nodes are removed)."""
+        """Stop the senders, then the receivers; read and return the flows (files on the nodes are removed).  Once:
+        a second call (a teardown after a failed stop) returns nothing, the files being gone."""
+        if self._stopped:
+            return {}
+        self._stopped = True
         order = ["cn->mn.send", "mn->cn.send", "echo", "cn->mn.recv", "mn->cn.recv"]
         errors = []
         for key in order:

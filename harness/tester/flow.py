@@ -55,6 +55,10 @@ def summarise(arrivals: list[tuple[int, float]], sent: int | None = None) -> dic
 
 
 def _stop(signum, frame):  # noqa: ANN001
+    """SIGTERM ends the loop once: a second signal while the report is written is ignored (the report must be
+    written, or the flow is lost)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
