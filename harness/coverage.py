@@ -77,6 +77,14 @@ def _verdict_from_entry(entry: Mapping[str, Any], rid: str) -> str:
     return "NOT JUDGED"
 
 
+def clause_fields(req, edition: str) -> dict[str, Any]:
+    """Where ``req`` is in the specification a run of ``edition`` judges it against: its document (the edition, or
+    for an inherited clause its own RFC), section, paragraph, keyword and the quoted sentence."""
+    document = edition if edition in req.editions else req.editions[0]
+    return {"document": document, "section": req.section.get(document), "paragraph": req.paragraph.get(document),
+            "keyword": req.keyword or "(binding)", "text": req.text_for(document)}
+
+
 def worst(verdicts: Iterable[str]) -> str | None:
     got = set(verdicts)
     return next((v for v in ORDER if v in got), None)
@@ -118,10 +126,7 @@ def run_coverage(catalog, role: str | None, edition: str, purposes: Mapping[str,
             verdict = worst(judged_by.values()) or "NOT RUN"
         else:
             verdict = "UNTESTED" if state == UNTESTED else "NOT TESTABLE"
-        document = edition if edition in req.editions else req.editions[0]  # an inherited clause: its RFC
-        records.append({"id": req.id, "document": document, "section": req.section.get(document),
-                        "paragraph": req.paragraph.get(document), "keyword": req.keyword or "(binding)",
-                        "text": req.text_for(document), "actor": list(req.actor), "status": state,
+        records.append({"id": req.id, **clause_fields(req, edition), "actor": list(req.actor), "status": state,
                         "verdict": verdict, "reason": reason, "tests": tests, "judged_by": judged_by})
     return records
 

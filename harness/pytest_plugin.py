@@ -221,7 +221,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 def _description(item: pytest.Item) -> dict[str, str]:
     """The test purpose's TAHI-style description (its docstring); the topology from its module's when it has none."""
-    fields = description.parse(getattr(item, "function", None).__doc__ if hasattr(item, "function") else None)
+    fields = description.parse(getattr(getattr(item, "function", None), "__doc__", None))
     if getattr(item, "module", None) is not None and (
             "topology" not in fields or "module docstring" in fields["topology"]):
         topology = description.parse(item.module.__doc__).get("topology")
@@ -507,14 +507,11 @@ def _allure(item: pytest.Item, info: dict, edition: str, entry: dict) -> None:
         allure.dynamic.title(f"{info['id']} {info.get('title', '')}".strip())
         allure.dynamic.epic({"rfc4140": "RFC 4140 (draft-ietf-mipshop-hmipv6-04)", "rfc5380": "RFC 5380"}.get(edition, edition))
         for rid in info["requirements"]:
-            req = state.catalog[rid]
-            document = edition if edition in req.editions else req.editions[0]
-            record = {"document": document, "section": req.section.get(document),
-                      "paragraph": req.paragraph.get(document), "keyword": req.keyword or "(binding)"}
+            record = coverage.clause_fields(state.catalog[rid], edition)
             allure.dynamic.feature(f"§{record['section']}")
             allure.dynamic.story(rid)
             allure.dynamic.label("clause", f"{rid}: {clause(record)}")
-            link = rfc_link(document, record["section"])
+            link = rfc_link(record["document"], record["section"])
             if link:
                 allure.dynamic.link(link, name=f"{rid} ({clause(record, keyword=False)})")
         allure.dynamic.label("test_purpose", info["id"])

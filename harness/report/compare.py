@@ -25,6 +25,7 @@ import re
 import time
 from typing import Any
 
+from harness.report.clauses import clause
 from harness.report.model import ROLES, Run
 
 FAILING = frozenset({"FAIL", "ERROR"})
@@ -235,9 +236,7 @@ def _notes(old: Run, new: Run) -> list[str]:
 
 def _requirement_detail(run: Run, record: dict[str, Any]) -> str:
     """Section, keyword and the test purposes judging the requirement (with their reason when not PASS)."""
-    where = " ".join(x for x in (f"§{record['section']}" if record.get("section") else "",
-                                 f"¶{record['paragraph']}" if record.get("paragraph") is not None else "",
-                                 record.get("keyword") or "") if x)
+    where = clause(record) if record.get("section") else record.get("keyword") or ""
     judged = record.get("judged_by") or {tp: "?" for tp in record.get("tests") or []}
     tests = []
     for tp, verdict in judged.items():

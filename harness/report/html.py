@@ -34,11 +34,10 @@ CHART_LIMIT = 150
 
 def render(run: Run, *, charts: bool = True) -> str:
     """The report of ``run`` (``charts=False`` leaves the sequence charts out, e.g. for a quick look)."""
-    texts = _catalogue_texts(run)
-    parts = [_head(run), _provenance(run), _summary(run), _filters(run), _matrix(run, texts),
+    parts = [_head(run), _provenance(run), _summary(run), _filters(run), _matrix(run),
              '<section id="purposes"><h2>Test purposes</h2>']
     for e in sorted(run.results, key=lambda e: (e.get("role") or "", e.get("test_purpose") or e["nodeid"])):
-        parts.append(_purpose(run, e, texts, charts))
+        parts.append(_purpose(run, e, charts))
     parts.append("</section>" + _SCRIPT + "</body></html>")
     return "\n".join(parts)
 
@@ -140,7 +139,7 @@ def _filters(run: Run) -> str:
         "verdict": sorted({r["verdict"] for r in reqs} | {e["verdict"] for e in run.results},
                           key=lambda v: summary.VERDICTS.index(v) if v in summary.VERDICTS else 99),
         "keyword": sorted({r["keyword"] for r in reqs}),
-        "section": [s for s in dict.fromkeys(_top_section(r) for r in sorted(reqs, key=_section_key))],
+        "section": list(dict.fromkeys(_top_section(r) for r in sorted(reqs, key=_section_key))),
     }
     out = ['<section id="filters"><h2>Filters</h2><form onsubmit="return false">']
     for name, values in options.items():
@@ -151,27 +150,6 @@ def _filters(run: Run) -> str:
     return "\n".join(out)
 
 
-def _catalogue_texts(run: Run) -> dict[str, Mapping[str, Any]]:
-    """Requirement records of runs written before the records carried their text: filled from the catalogue."""
-    if all(r.get("text") for r in run.requirements):
-        return {}
-    try:
-        from conformance.catalog import load_catalog
-        catalog = load_catalog()
-    except Exception:  # noqa: BLE001 -- the matrix is still shown, without the quotes
-        return {}
-    out = {}
-    for r in run.requirements:
-        if r["id"] in catalog and not r.get("text"):
-            req = catalog[r["id"]]
-            doc = r.get("document") or (req.editions[0] if req.inherited else (run.roles.get(r["role"]) or {}).get(
-                "edition", req.editions[0]))
-            doc = doc if doc in req.editions else req.editions[0]
-            out[r["id"]] = {"document": doc, "section": req.section.get(doc), "paragraph": req.paragraph.get(doc),
-                            "text": req.text_for(doc)}
-    return out
-
-
 def _filterable(role: str, verdicts: Iterable[str], keywords: Iterable[str], sections: Iterable[str]) -> str:
     def attr(values: Iterable[str]) -> str:
         return escape("|".join(dict.fromkeys(values)))
@@ -179,14 +157,13 @@ def _filterable(role: str, verdicts: Iterable[str], keywords: Iterable[str], sec
             f'data-keyword="{attr(keywords)}" data-section="{attr(sections)}"')
 
 
-def _matrix(run: Run, texts: Mapping[str, Mapping[str, Any]]) -> str:
+def _matrix(run: Run) -> str:
     out = ['<section id="matrix"><h2>Requirement matrix</h2><p>Every requirement of the run\'s roles and edition, in '
            "specification order, with the verdict the test purposes gave it.</p>"
            '<table class="matrix"><thead><tr><th>requirement</th><th>role</th><th>clause</th><th>keyword</th>'
            "<th>text</th><th>verdict</th><th>test purposes</th></tr></thead><tbody>"]
-    records = [{**r, **{k: v for k, v in texts.get(r["id"], {}).items() if not r.get(k)}} for r in run.requirements]
     reported = {(e.get("role"), e.get("test_purpose")) for e in run.results}
-    for r in sorted(records, key=_section_key):
+    for r in sorted(run.requirements, key=_section_key):
         link = rfc_link(r.get("document"), r.get("section"))
         where = escape(clause(r, keyword=False))
         where = f'<a href="{escape(link)}">{where}</a>' if link else where
@@ -206,10 +183,9 @@ def _matrix(run: Run, texts: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def _purpose(run: Run, e: Mapping[str, Any], texts, charts: bool) -> str:
+def _purpose(run: Run, e: Mapping[str, Any], charts: bool) -> str:
     role, tp = e.get("role") or "", e.get("test_purpose")
-    records = {r["id"]: {**texts.get(r["id"], {}), **{k: v for k, v in r.items() if v is not None}}
-               for r in run.requirements if r["role"] == role}
+    records = {r["id"]: r for r in run.requirements if r["role"] == role}
     reqs = [records.get(rid, {"id": rid, "keyword": "?", "note": "not a requirement of this run's edition"})
             for rid in e.get("requirements", [])]
     ident = tp or e["nodeid"]

@@ -35,14 +35,6 @@ class Run:
     requirements: list[dict[str, Any]]  # requirement records (harness.coverage), each with "role"
     problems: list[str]  # what is missing or incomplete, in words
 
-    @property
-    def complete(self) -> bool:
-        return not self.problems
-
-    @property
-    def interrupted(self) -> bool:
-        return any(head.get("interrupted") for head in self.roles.values())
-
     def evidence_path(self, entry: dict[str, Any], name: str) -> Path | None:
         """Where an evidence file of ``entry`` is now (relative to the run, or absolute as written by an older run);
         None when it does not exist."""
@@ -56,12 +48,12 @@ class Run:
             candidates = [path]
         return next((c for c in candidates if c.is_file()), None)
 
+    def entries_for(self, test_purpose: str, role: str) -> dict[str, Any] | None:
+        return next((e for e in self.results if e.get("test_purpose") == test_purpose and e.get("role") == role), None)
+
     def role_dir(self, role: str | None) -> Path:
         sub = self.directory / role if role else None
         return sub if sub is not None and _is_part(sub) else self.directory
-
-    def entries_for(self, test_purpose: str, role: str) -> dict[str, Any] | None:
-        return next((e for e in self.results if e.get("test_purpose") == test_purpose and e.get("role") == role), None)
 
 
 def load_run(directory: str | Path) -> Run:
@@ -86,6 +78,7 @@ def load_run(directory: str | Path) -> Run:
         entries += [{**e, "role": e.get("role") or role} for e in part_entries]
         requirements += [{**r, "role": r.get("role") or role} for r in part_reqs]
         problems += [f"{role}: {p}" for p in part_problems]
+    _fill_clauses(requirements, roles, problems)
     if not roles:
         raise RunError(f"{directory}: not a run directory (no readable {results.RESULTS} or {results.JOURNAL}, "
                        f"here or in {'/'.join(ROLES)} sub-directories)" + "".join(f"; {p}" for p in problems))
@@ -128,6 +121,25 @@ def _load_part(part: Path) -> tuple[dict | None, list[dict], list[dict], list[st
         problems.append("results.json has no requirement records (an older run): rebuilt from the catalogue")
         reqs = _rebuild_requirements(head, doc.get("results", []), None, problems)
     return head, doc.get("results", []), reqs, problems
+
+
+def _fill_clauses(records: list[dict], roles: dict[str, dict], problems: list[str]) -> None:
+    """Records written before they carried their clause and quoted text get them from the catalogue."""
+    missing = [r for r in records if not r.get("text")]
+    if not missing:
+        return
+    from harness import coverage
+
+    try:
+        from conformance.catalog import load_catalog
+        catalog = load_catalog()
+    except Exception as exc:  # noqa: BLE001 -- the matrix is still shown, without the quotes
+        problems.append(f"requirement texts not filled in: the catalogue did not load ({exc})")
+        return
+    for r in missing:
+        if r["id"] in catalog:
+            edition = (roles.get(r["role"]) or {}).get("edition") or "rfc4140"
+            r.update(coverage.clause_fields(catalog[r["id"]], edition))
 
 
 def _is_part(path: Path) -> bool:

@@ -185,3 +185,17 @@ def test_matrix_links_only_to_test_purposes_that_have_a_section(sample_run: Path
     ids = set(re.findall(r'<section [^>]*id="([^"]+)"', text))
     assert targets and targets <= ids
     assert "<code>HMIP-MAP-T-NEVER</code>" in text  # declared, never run: named without a link
+
+
+def test_records_written_without_their_text_get_it_from_the_catalogue(tmp_path: Path) -> None:
+    """Runs written before the records carried document, paragraph and text still quote the requirement."""
+    import json
+
+    rid = "HMIP-4140-3.1-P11-MUST-1"
+    (tmp_path / "results.json").write_text(json.dumps({
+        "dut_role": "ar", "edition": "rfc4140", "results": [],
+        "requirements": [{"id": rid, "section": "3.1", "keyword": "MUST", "actor": ["AR"], "status": "untested",
+                          "verdict": "UNTESTED", "reason": None, "tests": [], "judged_by": {}}]}))
+    record = report.load_run(tmp_path).requirements[0]
+    assert (record["document"], record["paragraph"]) == ("rfc4140", 11)
+    assert record["text"].startswith("If a router advertisement is used for MAP discovery")
