@@ -39,6 +39,16 @@ class ProgramError(InfrastructureError):
     """Starting, stopping or reading a node program failed."""
 
 
+def kill_sh(pid: int | None, pid_start: object, pid_file: str) -> str:
+    """Shell (after :data:`START_TIME_SH`): SIGKILL the process if it is still the one started -- its PID and start
+    time known, or, journaled before the start, read from ``pid_file`` ("PID START") the start script writes."""
+    q = shlex.quote
+    if pid is not None:
+        return f"[ \"$(_st {pid})\" = {q(str(pid_start))} ] && kill -KILL {pid}"
+    return (f"if [ -r {q(pid_file)} ]; then read _p _t <{q(pid_file)}; "
+            f"[ -n \"$_t\" ] && [ \"$(_st $_p)\" = \"$_t\" ] && kill -KILL $_p; fi")
+
+
 def python_for(testbed: Any, node: str) -> str:
     """The Python that runs harness programs on ``node``: this one for a namespace of this run, else python3."""
     return sys.executable if getattr(testbed, "owns_node", lambda n: False)(node) else "python3"
@@ -149,13 +159,8 @@ class NodeProgram:
 
     def undo_commands(self) -> list[str]:
         """Shell: end the process if it is still the one started, and remove its directory."""
-        q = shlex.quote
-        if self.pid is not None:
-            kill = f"[ \"$(_st {self.pid})\" = {q(str(self.pid_start))} ] && kill -KILL {self.pid}; "
-        else:  # journaled before the start: the PID file the start script writes names it
-            kill = (f"if [ -r {q(self.path('pid'))} ]; then read _p _t <{q(self.path('pid'))}; "
-                    f"[ -n \"$_t\" ] && [ \"$(_st $_p)\" = \"$_t\" ] && kill -KILL $_p; fi; ")
-        return [f"{START_TIME_SH}; {kill}rm -rf {q(self.dir)}; true"]
+        kill = kill_sh(self.pid, self.pid_start, self.path("pid"))
+        return [f"{START_TIME_SH}; {kill}; rm -rf {shlex.quote(self.dir)}; true"]
 
     # -- journal (the list faults use: ``hmipv6ct clean`` runs the undo commands on nodes the run does not own) ----
     def _journal_add(self) -> None:

@@ -26,7 +26,7 @@ import time
 from typing import Any
 
 from harness.errors import HarnessError, InfrastructureError
-from harness.nodeproc import START_TIME_SH, python_for
+from harness.nodeproc import START_TIME_SH, kill_sh, python_for
 from harness.testbed import runstate
 
 log = logging.getLogger("hmipv6ct.faults")
@@ -461,11 +461,7 @@ class PathDelay(Fault):
     def undo_commands(self) -> list[str]:
         q = shlex.quote
         t, files = q(self.table), f"{q(self._log_file)} {q(self._pid_file)}"
-        if self.pid is not None:
-            kill = f"[ \"$(_st {self.pid})\" = {q(str(self.pid_start))} ] && kill -KILL {self.pid}"
-        else:  # journaled before the start: the PID file the start command writes names it
-            kill = (f"if [ -r {q(self._pid_file)} ]; then read _p _t <{q(self._pid_file)}; "
-                    f"[ -n \"$_t\" ] && [ \"$(_st $_p)\" = \"$_t\" ] && kill -KILL $_p; fi")
+        kill = kill_sh(self.pid, self.pid_start, self._pid_file)
         return [f"{_START_TIME_SH}; {kill}; {self._ours()} && nft delete table ip6 {t}; rm -f {files}; true"]
 
     def _ours(self) -> str:
