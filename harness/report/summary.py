@@ -22,16 +22,12 @@ VERDICTS = ("PASS", "FAIL", "WARN", "INFO", "INCONCLUSIVE", "ERROR", "NOT APPLIC
 NOT_COUNTED = frozenset({"NOT APPLICABLE", "NOT TESTABLE"})  # not part of the certification statement
 
 
-def keyword_level(keyword: str | None) -> str:
-    return level(None if keyword in (None, "(binding)") else keyword)
-
-
 def counts(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, dict[str, int]]]:
     """role -> level -> verdict -> number of requirements."""
     out: dict[str, dict[str, dict[str, int]]] = {}
     for r in records:
         by_level = out.setdefault(r["role"], {lv: {} for lv in LEVELS})
-        cell = by_level[keyword_level(r.get("keyword"))]
+        cell = by_level[level(r.get("keyword"))]
         cell[r["verdict"]] = cell.get(r["verdict"], 0) + 1
     return out
 
@@ -59,7 +55,7 @@ def certification(records: Iterable[Mapping[str, Any]]) -> list[Certification]:
     """One statement per role, in the order the roles appear."""
     per_role: dict[str, list[Mapping[str, Any]]] = {}
     for r in records:
-        if keyword_level(r.get("keyword")) == "MUST" and r["verdict"] not in NOT_COUNTED:
+        if level(r.get("keyword")) == "MUST" and r["verdict"] not in NOT_COUNTED:
             per_role.setdefault(r["role"], []).append(r)
         else:
             per_role.setdefault(r["role"], [])
