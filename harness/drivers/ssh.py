@@ -230,6 +230,17 @@ class SshDriver(CommandDriver):
         detail = f": {reason or type(reason).__name__}" if reason is not None else ""
         return ConnectionLostError(self.node, f"SSH connection lost {what}{detail}")
 
+    def exec_channel(self, command: str) -> paramiko.Channel:
+        """Start ``command`` and return its channel, for a long-running program spoken to on stdin/stdout (an
+        agent); the caller closes it."""
+        self.open()
+        try:
+            chan = self._transport.open_session(timeout=self.connect_timeout)
+            chan.exec_command(command)
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise ConnectionLostError(self.node, f"cannot start {command!r}: {exc}") from exc
+        return chan
+
     def _run(self, command: str, timeout: float) -> CommandResult:
         transport = self._transport
         assert transport is not None

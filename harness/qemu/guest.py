@@ -211,6 +211,35 @@ def _stage2(plan: list[tuple[str, Path]], tags: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def prepare_workdir(work: Path, script: str, shares: dict[str, Path] | None) -> tuple[list, dict]:
+    """Write stage2.sh and user.sh into ``work``; return the share plan and the 9p tags."""
+    plan = _plan_shares(shares or {})
+    tags = {guest: f"hm{i}" for i, (guest, _) in enumerate(plan)}
+    tags[MODROOT] = f"hm{len(plan)}"
+    (work / "results").mkdir(parents=True, exist_ok=True)
+    (work / "stage2.sh").write_text(_stage2(plan, tags))
+    (work / "user.sh").write_text(script if script.endswith("\n") else script + "\n")
+    (work / ".rc").unlink(missing_ok=True)
+    return plan, tags
+
+
+def qemu_command(image: GuestImage, work: Path, plan: list, tags: dict, memory_mb: int, cpus: int,
+                 devices: list[str]) -> list[str]:
+    """The QEMU command line: TCG, no disk, the 9p shares; ``devices`` adds NICs and the serial port."""
+    cmd = [
+        QEMU, "-accel", "tcg,thread=multi", "-cpu", "max", "-smp", str(cpus), "-m", str(memory_mb),
+        "-machine", "pc", "-nodefaults", "-no-user-config", "-display", "none", "-vga", "none",
+        "-no-reboot", *devices,
+        "-kernel", str(image.kernel.vmlinuz), "-initrd", str(image.initramfs),
+        "-append", "console=ttyS0 panic=-1 loglevel=4 mitigations=off hm.script=stage2.sh",
+        "-virtfs", f"local,path={work},mount_tag={RW_TAG},security_model=none",
+        "-virtfs", f"local,path={image.kernel.modroot},mount_tag={tags[MODROOT]},security_model=none,readonly=on",
+    ]
+    for guest, host in plan:
+        cmd += ["-virtfs", f"local,path={host},mount_tag={tags[guest]},security_model=none,readonly=on"]
+    return cmd
+
+
 def _tail(text: str, n: int = TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-n:])
 
@@ -232,28 +261,12 @@ def run_batch(script: str, shares: dict[str, Path] | None = None, timeout: float
     work = Path(tempfile.mkdtemp(prefix="hmipv6-guest-")) if workdir is None else Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
     results = work / "results"
-    results.mkdir(exist_ok=True)
-    plan = _plan_shares(shares or {})
-    tags = {guest: f"hm{i}" for i, (guest, _) in enumerate(plan)}
-    tags[MODROOT] = f"hm{len(plan)}"
-    (work / "stage2.sh").write_text(_stage2(plan, tags))
-    (work / "user.sh").write_text(script if script.endswith("\n") else script + "\n")
-    (work / ".rc").unlink(missing_ok=True)
+    plan, tags = prepare_workdir(work, script, shares)
     serial_path = work / "serial.log"
     serial_path.write_bytes(b"")
 
-    cmd = [
-        QEMU, "-accel", "tcg,thread=multi", "-cpu", "max", "-smp", str(cpus), "-m", str(memory_mb),
-        "-machine", "pc", "-nodefaults", "-no-user-config", "-display", "none", "-vga", "none",
-        "-nic", "none", "-no-reboot",
-        "-chardev", f"file,id=ser0,path={serial_path}", "-serial", "chardev:ser0",
-        "-kernel", str(image.kernel.vmlinuz), "-initrd", str(image.initramfs),
-        "-append", "console=ttyS0 panic=-1 loglevel=4 mitigations=off hm.script=stage2.sh",
-        "-virtfs", f"local,path={work},mount_tag={RW_TAG},security_model=none",
-        "-virtfs", f"local,path={image.kernel.modroot},mount_tag={tags[MODROOT]},security_model=none,readonly=on",
-    ]
-    for guest, host in plan:
-        cmd += ["-virtfs", f"local,path={host},mount_tag={tags[guest]},security_model=none,readonly=on"]
+    cmd = qemu_command(image, work, plan, tags, memory_mb, cpus,
+                       ["-nic", "none", "-chardev", f"file,id=ser0,path={serial_path}", "-serial", "chardev:ser0"])
 
     started = time.monotonic()
     with open(work / "qemu.stderr", "wb") as err:

@@ -26,6 +26,9 @@ def open_backend(spec: Testbed, edition: str = "rfc4140") -> TestbedBackend:
     if spec.backend == "netns":
         from harness.testbed.netns_backend import NetnsTestbed
         return NetnsTestbed(spec, edition=edition)
+    if spec.backend == "wifi-vm":
+        from harness.testbed.wifivm_backend import WifiVmTestbed
+        return WifiVmTestbed(spec, edition=edition)
     from harness.testbed.lab import LabTestbed
     return LabTestbed(spec)
 

@@ -65,6 +65,7 @@ class AttachResult:
     link: str
     link_down: float
     link_up: float
+    roam: dict | None = None  # a Wi-Fi roam as the station logged it (bssid, kind, started, connected, duration_ms)
 
 
 class TestbedBackend(abc.ABC):

@@ -162,7 +162,7 @@ class NetnsTestbed(TestbedBackend):
             ns = self.netns_of(node.name)
             batch = ["link set lo up"]
             sw_batch = []
-            for iface in node.interfaces.values():
+            for iface in self._veth_interfaces(node):
                 port = self._ports[(node.name, iface.name)]
                 batch.append(f"link add {iface.name} address {iface.mac} type veth peer name {port} netns {self.switch_ns}")
                 batch.append(f"link set {iface.name} up")
@@ -179,6 +179,10 @@ class NetnsTestbed(TestbedBackend):
                 errors.append(f"node {name}: {err.strip() or out.strip()}")
         if errors:
             raise TestbedError("building nodes failed: " + "; ".join(errors))
+
+    def _veth_interfaces(self, node: Node) -> list:
+        """The interfaces of ``node`` built as veth pairs into the switch (all of them, here)."""
+        return list(node.interfaces.values())
 
     def _ns_script(self, ns: str, sysctls: list[str], batch: list[str], sw_batch: list[str] = (),
                    wait: bool = True) -> subprocess.Popen | None:
