@@ -20,12 +20,20 @@ import yaml
 
 from harness.errors import TestbedFileError
 from harness.testbed.model import (
-    BACKENDS, MANAGEMENT_TYPES, ROLES, Interface, Link, Management, Node, Route, Secret, Testbed,
+    AP_DRIVERS, BACKENDS, MANAGEMENT_TYPES, POWER_TYPES, ROLES, STATION_DRIVERS, VIRTUAL_BACKENDS, AccessPointSpec,
+    Interface, Link, Management, Node, PowerSpec, Route, Secret, StationSpec, Testbed,
 )
 from harness.timers import TimerProfile
 
 TOP_KEYS = {"name", "description", "backend", "dut", "dut_profile", "pics", "timers", "nodes", "links"}
-NODE_KEYS = {"role", "management", "routes", "services", "maps", "daemon_options", "command", "autostart"}
+NODE_KEYS = {"role", "management", "routes", "services", "maps", "daemon_options", "command", "autostart",
+             "ap", "station", "power"}
+AP_KEYS = {"ssid", "channel", "bssid", "interface", "driver", "ctrl_dir", "radio", "passphrase"}
+STATION_KEYS = {"driver", "interface", "ctrl_dir", "log", "ssid"}
+POWER_KEYS = {"type", "on", "off", "cycle", "status", "outlet"}
+CHANNELS = tuple(range(1, 15)) + (36, 40, 44, 48, 52, 56, 60, 64, 100, 104, 108, 112, 116, 120, 124, 128, 132, 136,
+                                  140, 144, 149, 153, 157, 161, 165)
+MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 MGMT_KEYS = {
     "ssh": {"type", "host", "port", "user", "password", "key_file", "known_hosts"},
     "serial": {"type", "device", "baudrate", "user", "password"},
@@ -171,8 +179,9 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None)
     ctx.mapping(pics, "pics", ctx.line_of(top, "pics"))
     _check_pics(ctx, pics)
     timers = _timers(ctx, top.get("timers", "rfc"), ctx.line_of(top, "timers"))
-    if backend == "netns":
+    if backend in VIRTUAL_BACKENDS:
         _check_netns_names(ctx, nodes)
+    _check_wifi(ctx, nodes, links, nodes_map)
     profile = str(top.get("dut_profile", "reference"))
     return Testbed(
         name=str(top["name"]), path=path, backend=backend, nodes=nodes, links=links,
@@ -186,7 +195,7 @@ def _node(ctx: _Ctx, name: str, spec: Any, backend: str, environ: Mapping[str, s
     ctx.keys(spec, NODE_KEYS, what, required=("role",))
     role = ctx.choice(spec["role"], ROLES, f"{what}: role", ctx.line_of(spec, "role"))
     default_type = {"tester": "local", "switch": "local", "mn": "serial"}.get(role, "ssh")
-    mgmt_spec = spec.get("management", _synthetic({"type": default_type}, spec.line) if backend == "netns" else None)
+    mgmt_spec = spec.get("management", _synthetic({"type": default_type}, spec.line) if backend in VIRTUAL_BACKENDS else None)
     if mgmt_spec is None:
         raise ctx.fail(spec.line, f"{what}: missing required key 'management' (a lab node needs ssh, serial or local access)")
     if isinstance(mgmt_spec, str):  # shorthand "management: ssh"
@@ -216,8 +225,75 @@ def _node(ctx: _Ctx, name: str, spec: Any, backend: str, environ: Mapping[str, s
     autostart = spec.get("autostart", True)
     if not isinstance(autostart, bool):
         raise ctx.fail(ctx.line_of(spec, "autostart"), f"{what}: autostart must be true or false")
+    ap = station = power = None
+    if "ap" in spec:
+        if role != "ap":
+            raise ctx.fail(ctx.line_of(spec, "ap"), f"{what}: 'ap' settings belong to a node with role ap, not {role}")
+        ap = _ap(ctx, what, ctx.mapping(spec["ap"], f"{what}: ap", ctx.line_of(spec, "ap")), environ)
+    elif role == "ap":
+        raise ctx.fail(spec.line, f"{what}: a node with role ap needs 'ap' settings (ssid, channel)")
+    if "station" in spec:
+        if role != "mn":
+            raise ctx.fail(ctx.line_of(spec, "station"), f"{what}: 'station' settings belong to a mobile node (role mn)")
+        station = _station(ctx, what, ctx.mapping(spec["station"], f"{what}: station", ctx.line_of(spec, "station")))
+    if "power" in spec:
+        power = _power(ctx, what, ctx.mapping(spec["power"], f"{what}: power", ctx.line_of(spec, "power")))
     return Node(name=name, role=role, management=mgmt, services=list(services), maps=list(maps),
-                daemon_options=_plain(options), command=command, autostart=autostart, line=spec.line)
+                daemon_options=_plain(options), command=command, autostart=autostart, ap=ap, station=station,
+                power=power, line=spec.line)
+
+
+def _text(ctx: _Ctx, spec: _Map, key: str, what: str, default: str | None = None) -> str | None:
+    value = spec.get(key, default)
+    if value is None:
+        return None
+    if not isinstance(value, (str, int)) or isinstance(value, bool) or not str(value).strip():
+        raise ctx.fail(ctx.line_of(spec, key), f"{what}: {key} must be a non-empty string")
+    return str(value)
+
+
+def _ap(ctx: _Ctx, what: str, spec: _Map, environ: Mapping[str, str]) -> AccessPointSpec:
+    what = f"{what}: ap"
+    ctx.keys(spec, AP_KEYS, what, required=("ssid", "channel"))
+    ssid = _text(ctx, spec, "ssid", what)
+    if len(ssid.encode()) > 32:
+        raise ctx.fail(ctx.line_of(spec, "ssid"), f"{what}: ssid {ssid!r} is longer than 32 octets")
+    channel = spec["channel"]
+    if channel not in CHANNELS:
+        raise ctx.fail(ctx.line_of(spec, "channel"), f"{what}: channel {channel!r} is not a 2.4 or 5 GHz Wi-Fi channel")
+    bssid = _text(ctx, spec, "bssid", what)
+    if bssid is not None:
+        bssid = bssid.lower()
+        if not MAC.match(bssid):
+            raise ctx.fail(ctx.line_of(spec, "bssid"), f"{what}: bssid {bssid!r} is not a MAC address (aa:bb:cc:dd:ee:ff)")
+    driver = ctx.choice(spec.get("driver", "hostapd"), AP_DRIVERS, f"{what}: driver", ctx.line_of(spec, "driver"))
+    passphrase = None
+    if "passphrase" in spec:
+        passphrase = _secret(ctx, spec["passphrase"], f"{what}: passphrase", ctx.line_of(spec, "passphrase"), environ)
+        if not 8 <= len(passphrase.reveal()) <= 63:
+            raise ctx.fail(ctx.line_of(spec, "passphrase"), f"{what}: a WPA2 passphrase has 8 to 63 characters")
+    return AccessPointSpec(ssid=ssid, channel=channel, bssid=bssid, interface=_text(ctx, spec, "interface", what, "wlan0"),
+                           driver=driver, ctrl_dir=_text(ctx, spec, "ctrl_dir", what),
+                           radio=_text(ctx, spec, "radio", what), passphrase=passphrase)
+
+
+def _station(ctx: _Ctx, what: str, spec: _Map) -> StationSpec:
+    what = f"{what}: station"
+    ctx.keys(spec, STATION_KEYS, what)
+    driver = ctx.choice(spec.get("driver", "wpa_cli"), STATION_DRIVERS, f"{what}: driver", ctx.line_of(spec, "driver"))
+    return StationSpec(driver=driver, interface=_text(ctx, spec, "interface", what, "wlan0"),
+                       ctrl_dir=_text(ctx, spec, "ctrl_dir", what), log=_text(ctx, spec, "log", what),
+                       ssid=_text(ctx, spec, "ssid", what))
+
+
+def _power(ctx: _Ctx, what: str, spec: _Map) -> PowerSpec:
+    what = f"{what}: power"
+    ctx.keys(spec, POWER_KEYS, what, required=("type",))
+    ptype = ctx.choice(spec["type"], POWER_TYPES, f"{what}: type", ctx.line_of(spec, "type"))
+    power = PowerSpec(type=ptype, **{k: _text(ctx, spec, k, what) for k in ("on", "off", "cycle", "status", "outlet")})
+    if ptype == "command" and not (power.on and power.off):
+        raise ctx.fail(spec.line, f"{what}: type command needs 'on' and 'off' command templates")
+    return power
 
 
 def _management(ctx: _Ctx, what: str, spec: _Map, backend: str, environ: Mapping[str, str]) -> Management:
@@ -298,7 +374,7 @@ def _link(ctx: _Ctx, name: str, spec: Any, nodes: dict[str, Node], backend: str)
         member = ctx.mapping(member, f"{what}: member {node_name!r}", line)
         ctx.keys(member, MEMBER_KEYS, f"{what}: member {node_name!r}", required=("iface",))
         ifname = str(member["iface"])
-        if backend == "netns" and not IFNAME.match(ifname):
+        if backend in VIRTUAL_BACKENDS and not IFNAME.match(ifname):
             raise ctx.fail(line, f"{what}: interface name {ifname!r} is not a valid Linux interface name (max 15 characters)")
         if not ifname or any(c.isspace() for c in ifname):
             raise ctx.fail(line, f"{what}: interface name {ifname!r} is empty or contains white space")
@@ -390,6 +466,32 @@ def _check_maps(ctx: _Ctx, node: Node, nodes: dict[str, Node], links: dict[str, 
             raise ctx.fail(line, f"node {node.name!r}: maps: {name!r} is not a node with role map")
         if not any(node.name in link.members and name in link.members for link in links.values()):
             raise ctx.fail(line, f"node {node.name!r}: maps: {name!r} shares no link with {node.name!r}")
+
+
+def _check_wifi(ctx: _Ctx, nodes: dict[str, Node], links: dict[str, Link], nodes_map: _Map) -> None:
+    """An AP is a member of exactly one access link; a station's interface is its mobile node's access interface;
+    two APs on one link, or two APs sharing a BSSID, are refused."""
+    seen_links: dict[str, str] = {}
+    seen_bssids: dict[str, str] = {}
+    for node in nodes.values():
+        line = ctx.line_of(nodes_map[node.name])
+        if node.ap is not None:
+            on = [i.link for i in node.interfaces.values()]
+            if len(on) != 1 or not links[on[0]].access:
+                raise ctx.fail(line, f"node {node.name!r}: an access point must be a member of exactly one access link "
+                                     f"(the one its radio serves), got {', '.join(on) or 'none'}")
+            if on[0] in seen_links:
+                raise ctx.fail(line, f"node {node.name!r}: link {on[0]!r} already has access point {seen_links[on[0]]!r}")
+            seen_links[on[0]] = node.name
+            if node.ap.bssid and node.ap.bssid in seen_bssids:
+                raise ctx.fail(line, f"node {node.name!r}: bssid {node.ap.bssid} is also {seen_bssids[node.ap.bssid]!r}'s")
+            if node.ap.bssid:
+                seen_bssids[node.ap.bssid] = node.name
+        if node.station is not None:
+            access = [i for i in node.interfaces.values() if links[i.link].access]
+            if access and all(i.name != node.station.interface for i in access):
+                raise ctx.fail(line, f"node {node.name!r}: station interface {node.station.interface!r} is not its "
+                                     f"access-link interface ({', '.join(i.name for i in access)})")
 
 
 def _check_netns_names(ctx: _Ctx, nodes: dict[str, Node]) -> None:

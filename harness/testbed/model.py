@@ -13,8 +13,12 @@ from pathlib import Path
 
 from harness.timers import TimerProfile
 
-ROLES = ("map", "ar", "mn", "ha", "cn", "router", "tester", "switch")
-BACKENDS = ("netns", "lab")
+ROLES = ("map", "ar", "mn", "ha", "cn", "router", "tester", "switch", "ap")
+BACKENDS = ("netns", "lab", "wifi-vm")
+VIRTUAL_BACKENDS = ("netns", "wifi-vm")  # built by the suite itself (node names, interfaces, management are its own)
+AP_DRIVERS = ("hostapd", "openwrt")
+STATION_DRIVERS = ("wpa_cli", "iw")
+POWER_TYPES = ("none", "command")
 MANAGEMENT_TYPES = ("ssh", "serial", "local")
 
 
@@ -71,6 +75,43 @@ class Interface:
 
 
 @dataclasses.dataclass
+class AccessPointSpec:
+    """A Wi-Fi access point (a node with role ``ap``): bridges its radio to the access link it is a member of."""
+
+    ssid: str
+    channel: int
+    bssid: str | None = None  # None: read from the AP
+    interface: str = "wlan0"  # the radio's interface on the AP
+    driver: str = "hostapd"  # hostapd (hostapd_cli) | openwrt (ubus/uci)
+    ctrl_dir: str | None = None  # hostapd control directory (hostapd_cli -p)
+    radio: str | None = None  # OpenWrt wireless section (e.g. radio0)
+    passphrase: Secret | None = None  # WPA2-PSK; None: an open network
+
+
+@dataclasses.dataclass
+class StationSpec:
+    """A mobile node's Wi-Fi station: handover is a roam to the target router's access point."""
+
+    driver: str = "wpa_cli"  # wpa_cli | iw
+    interface: str = "wlan0"
+    ctrl_dir: str | None = None  # wpa_supplicant control directory (wpa_cli -p)
+    log: str | None = None  # wpa_supplicant's -t log on the device: roam times come from it
+    ssid: str | None = None  # the network the station joins (default: its APs' SSID)
+
+
+@dataclasses.dataclass
+class PowerSpec:
+    """How a lab switches a device's power (a PDU): command templates run on the tester host."""
+
+    type: str = "none"  # none | command
+    on: str | None = None
+    off: str | None = None
+    cycle: str | None = None
+    status: str | None = None
+    outlet: str | None = None  # filled into {outlet}
+
+
+@dataclasses.dataclass
 class Node:
     name: str
     role: str
@@ -82,6 +123,9 @@ class Node:
     daemon_options: dict[str, object] = dataclasses.field(default_factory=dict)  # merged into a reference daemon's section
     command: str | None = None  # replaces the reference daemon: "{config}" and "{python}" are filled in
     autostart: bool = True  # False: the HMIPv6 daemon is configured but started only on demand (start_service)
+    ap: AccessPointSpec | None = None  # role ap
+    station: StationSpec | None = None  # role mn on Wi-Fi
+    power: PowerSpec | None = None
     line: int | None = None
 
     @property
@@ -153,6 +197,13 @@ class Testbed:
         if iface.address is None:
             raise KeyError(f"MAP {map_node!r} has no address on link {iface.link!r}")
         return str(iface.address.ip)
+
+    def access_points(self) -> list[Node]:
+        return self.nodes_with_role("ap")
+
+    def access_point_on(self, link: str) -> Node | None:
+        """The access point bridged to ``link``, if the link is a Wi-Fi one."""
+        return next((n for n in self.access_points() if link in {i.link for i in n.interfaces.values()}), None)
 
     def access_link_of(self, router: str) -> Link:
         """The access link on which router ``router`` advertises."""
