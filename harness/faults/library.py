@@ -303,6 +303,28 @@ class MapCrash(Fault):
 
 
 
+class AccessPointCrash(Fault):
+    """A Wi-Fi access point's daemon (hostapd) is killed: its BSS vanishes and its stations must find another AP;
+    removal starts it again.  Needs a testbed that can crash and restore the AP (``crash_access_point``)."""
+
+    kind = "ap_crash"
+
+    def __init__(self, testbed: Any, ap: str) -> None:
+        super().__init__(testbed, ap)
+        node = testbed.spec.nodes.get(ap)
+        if node is None or node.ap is None:
+            raise FaultNotSupported(f"{ap}: not an access point of testbed {testbed.spec.name!r} (it has "
+                                    f"{', '.join(n.name for n in testbed.spec.access_points()) or 'none'})")
+        if not hasattr(testbed, "crash_access_point"):
+            raise FaultNotSupported(f"{ap}: this testbed cannot crash and restore an access point")
+
+    def _apply(self) -> None:
+        self.testbed.crash_access_point(self.node)
+
+    def _remove(self) -> None:
+        self.testbed.restore_access_point(self.node)
+
+
 # -- a delay line on a router (PathDelay) --------------------------------------------------------------------------
 
 # "the start time (field 22 of /proc/PID/stat) of PID, if it runs": a process is ours only while
@@ -331,7 +353,7 @@ def _seconds(delay: Any) -> float:
 
 class PathDelay(Fault):
     """Packets a router receives on ``iface`` for ``prefix`` reach their next hop ``delay`` seconds late (the host
-    kernel has no netem): :mod:`harness.faults.delay`, a userspace delay line, runs on the router as a background
+    kernel has no netem): :mod:`harness.programs.delay`, a userspace delay line, runs on the router as a background
     process started through its management connection, with its nftables table ``hmipv6ct_fault_path_delay``.
 
     ``delay`` is in seconds (``0.1``, ``"0.1"``, ``"0.1s"``) or milliseconds with the unit (``"100ms"``); a bare
@@ -363,6 +385,7 @@ class PathDelay(Fault):
         super().__init__(testbed, router, iface=iface, prefix=prefix, delay=_seconds(delay))
         self.table = NFT_PREFIX + self.kind
         self.python = python_for(testbed, router)
+        self.start_timeout = float(getattr(testbed, "program_start_timeout", self.START_TIMEOUT))
         self.pid: int | None = None
         self.pid_start: str | None = None
         self.report: str | None = None  # the delay line's last words ("delayed N of M")
@@ -386,23 +409,23 @@ class PathDelay(Fault):
         script = "\n".join([
             _START_TIME_SH,
             "command -v nft >/dev/null 2>&1 || { echo 'nft (nftables) is not installed'; exit 90; }",
-            f"{py} -c 'import harness.faults.delay' 2>&1 || exit 91",
+            f"{py} -c 'import harness.programs.delay' 2>&1 || exit 91",
             (f"nft list table ip6 {t} >/dev/null 2>&1 && {{ echo 'nftables table {self.table} exists: a path delay "
              "is already applied here (or left behind: hmipv6ct clean)'; exit 92; }"),
-            (f"nohup {py} -m harness.faults.delay --iface {q(p['iface'])} --prefix {q(p['prefix'])} "
+            (f"nohup {py} -m harness.programs.delay --iface {q(p['iface'])} --prefix {q(p['prefix'])} "
              f"--delay {p['delay']!r} --table {t} --comment {q(self.journal_id)} >{lf} 2>&1 </dev/null &"),
             "pid=$!; start=$(_st $pid)",
             f"echo \"$pid $start\" >{pf}; echo \"pid $pid $start\"",
-            f"end=$(( $(date +%s) + {int(self.START_TIMEOUT)} ))",
+            f"end=$(( $(date +%s) + {int(self.start_timeout)} ))",
             f"until {self._ours()}; do",
             "  [ -n \"$start\" ] && [ \"$(_st $pid)\" = \"$start\" ] ||",
             f"    {{ echo 'the delay line ended:'; tail -n 20 {lf}; exit 93; }}",
             "  [ $(date +%s) -lt $end ] ||",
-            f"    {{ echo 'no table after {self.START_TIMEOUT:g} s:'; tail -n 20 {lf}; exit 94; }}",
+            f"    {{ echo 'no table after {self.start_timeout:g} s:'; tail -n 20 {lf}; exit 94; }}",
             "  sleep 0.05 2>/dev/null || sleep 1",
             "done",
         ])
-        result = self.testbed.driver(self.node).run(script, timeout=self.START_TIMEOUT + 20)
+        result = self.testbed.driver(self.node).run(script, timeout=self.start_timeout + 20)
         for line in result.stdout.splitlines():
             words = line.split()
             if len(words) == 3 and words[0] == "pid" and words[1].isdigit():
@@ -516,4 +539,4 @@ class MapAddressChange(Fault):
 
 KINDS: dict[str, type[Fault]] = {cls.kind: cls for cls in
                                  (ZeroLifetimeMap, EchoLoss, MapPreference, LinkFlap, Partition, PacketLoss, MapCrash,
-                                  PathDelay, MapAddressChange)}
+                                  PathDelay, MapAddressChange, AccessPointCrash)}

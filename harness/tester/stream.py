@@ -1,7 +1,7 @@
 """A numbered stream of UDP datagrams the tester sends on one link, and what of it arrived on another.
 
-The payload is the one of :mod:`harness.tester.flow` (magic, sequence number, send time), so the loss accounting
-is that module's :func:`~harness.tester.flow.summarise`.  Used by scenario test purposes as the "CN -> MN flow"
+The payload is the one of :mod:`harness.programs.flow` (magic, sequence number, send time), so the loss accounting
+is that module's :func:`~harness.programs.flow.summarise`.  Used by scenario test purposes as the "CN -> MN flow"
 when the tester plays the correspondent: it sends from its own port, without a process on any node.
 """
 
@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 from scapy.packet import Raw
 
-from harness.tester import flow, packets
+from harness.programs import flow
+from harness.tester import packets
 
 __all__ = ["Stream"]
 

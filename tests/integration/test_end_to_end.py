@@ -139,18 +139,18 @@ def run_flow_phases(tb, tester, tmp_path: Path, hmipv6: bool) -> dict:
         assert bul(state, "cn", cn1)["bound_coa"] == coa1, "CN1 binding is not to the care-of address the HA holds"
 
         # the flow CN1 -> home address, and a delay line in front of MAP1's domain (in-flight packets at the move)
-        procs.append(Proc(tb, "rt", ["-m", "harness.faults.delay", "--iface", spec.nodes["rt"].interface_on("cn").name,
+        procs.append(Proc(tb, "rt", ["-m", "harness.programs.delay", "--iface", spec.nodes["rt"].interface_on("cn").name,
                                      "--prefix", str(prefix(tb, "dom1").supernet(new_prefix=40)),
                                      "--delay", str(DELAY)], tmp_path / "delay.log"))
         recv_out = tmp_path / f"recv-{'hmipv6' if hmipv6 else 'mipv6'}.json"
-        procs.append(Proc(tb, "mn", ["-m", "harness.tester.flow", "recv", "--bind", mn_home, "--port", str(FLOW_PORT),
+        procs.append(Proc(tb, "mn", ["-m", "harness.programs.flow", "recv", "--bind", mn_home, "--port", str(FLOW_PORT),
                                      "--out", str(recv_out)], tmp_path / "recv.log"))
         deadline = time.monotonic() + 5
         while not Path(str(recv_out) + ".ready").exists() or "ready" not in (tmp_path / "delay.log").read_text():
             assert time.monotonic() < deadline, "flow receiver or delay line did not start"
             time.sleep(0.02)
         mark = tester.mark()
-        procs.append(Proc(tb, "cn1", ["-m", "harness.tester.flow", "send", "--src", cn1, "--dst", mn_home,
+        procs.append(Proc(tb, "cn1", ["-m", "harness.programs.flow", "send", "--src", cn1, "--dst", mn_home,
                                       "--port", str(FLOW_PORT), "--rate", str(FLOW_RATE),
                                       "--out", str(tmp_path / "send.json")], tmp_path / "send.log"))
         # path from the captures: route-optimised CN1 -> CoA on the core link, then tunnelled to the LCoA

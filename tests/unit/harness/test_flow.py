@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from harness.tester.flow import parse, payload, summarise
+from harness.programs.flow import parse, payload, summarise
 
 
 def test_payload_round_trip_and_foreign_datagrams() -> None:
@@ -28,7 +28,7 @@ def test_the_stop_handler_ends_the_loop_once_and_then_ignores_signals() -> None:
     report: the handler raises once and leaves SIGTERM and SIGINT ignored."""
     import signal
 
-    from harness.tester import flow
+    from harness.programs import flow
 
     saved = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     try:
@@ -50,7 +50,7 @@ def test_recv_writes_its_report_when_terminated(tmp_path) -> None:
     import time
 
     out = tmp_path / "report.json"
-    proc = subprocess.Popen([sys.executable, "-m", "harness.tester.flow", "recv", "--bind", "::1", "--port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "harness.programs.flow", "recv", "--bind", "::1", "--port", "0",
                              "--out", str(out)])
     try:
         deadline = time.monotonic() + 20

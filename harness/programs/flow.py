@@ -3,7 +3,7 @@ report says what arrived, what was lost (gaps), duplicated or reordered, and whe
 ``ping`` is the ICMPv6 flow: numbered echo requests from one node, the replies it gets back (the far end needs
 no program of ours: every IPv6 node answers echo requests).
 
-Run as ``python -m harness.tester.flow send|recv|ping ...`` on a node (the harness starts them by PID and stops
+Run as ``python -m harness.programs.flow send|recv|ping ...`` on a node (the harness starts them by PID and stops
 them with SIGTERM); the report is JSON.  UDP payload: ``!IQd`` = magic, sequence number, send time; the sender's
 report gives its start time, so the send time of a lost datagram is known too (``started_at + seq / rate``).
 """
@@ -154,7 +154,7 @@ def ping(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="harness.tester.flow", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="harness.programs.flow", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("send")
     s.add_argument("--src", required=True)

@@ -3,7 +3,7 @@
 Packets that arrive on ``iface`` for ``prefix`` are taken before the kernel forwards them (an nftables
 forward-chain drop; AF_PACKET sees the frame first), held for ``delay`` seconds, their hop limit decremented,
 and sent on as the router would have (raw IPv6, the kernel routes them).  Run inside the namespace:
-``python -m harness.faults.delay --iface eth1 --prefix 2001:db8:100::/64 --delay 0.1 [--table NAME]
+``python -m harness.programs.delay --iface eth1 --prefix 2001:db8:100::/64 --delay 0.1 [--table NAME]
 [--comment TAG]``; it prints ``ready`` once its nftables table (``--table``, default ``hmipv6ct_delay``; the
 ``--comment`` on its rule tells whose table it is) is in.  SIGTERM (or SIGINT) ends it at once: the packets it
 still holds are sent on without further delay (removing a delay loses nothing) and the table is removed.  Bytes
@@ -96,7 +96,7 @@ def run(iface: str, prefix: str, delay: float, table: str = TABLE, comment: str 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="harness.faults.delay", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="harness.programs.delay", description=__doc__.splitlines()[0])
     p.add_argument("--iface", required=True)
     p.add_argument("--prefix", required=True)
     p.add_argument("--delay", type=float, required=True, help="seconds")
