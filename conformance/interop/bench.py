@@ -20,7 +20,7 @@ from pathlib import Path
 from harness.interop import path as pathmod
 from harness.interop.flows import DOWN_PORT, UP_PORT, Flows
 from harness.interop.flowstats import PhaseStats, phase_stats
-from harness.tester import flow as flowpayload
+from harness.programs import flow as flowpayload
 from harness.tester.packets import (
     MIP6MH_BA, MIP6MH_BU, UDP, ICMPv6EchoRequest, ICMPv6ND_RA, IPv6ExtHdrRouting, ipv6_layers,
 )
@@ -117,7 +117,7 @@ class InteropBench:
         if not mn_is_dut:
             self.testbed.stop_service(self.mn)
         self.judge.step(f"attach the mobile node to {self.ar_a} and start it")
-        self.testbed.attach(self.mn, self.ar_a)
+        self._roamed("attach", self.testbed.attach(self.mn, self.ar_a))
         mark, t = self.tester.mark(), time.time()
         if mn_is_dut:
             self.dut.restart()
@@ -139,7 +139,36 @@ class InteropBench:
         self._phase("attached", lambda: None, self.access_link(self.ar_a), True, mark=mark, start=t)
 
     def move(self, ar: str, name: str) -> None:
-        self._phase(name, lambda: self.testbed.attach(self.mn, ar), self.access_link(ar), True)
+        done: list = []
+        self._phase(name, lambda: done.append(self.testbed.attach(self.mn, ar)), self.access_link(ar), True)
+        self._roamed(name, done[0] if done else None)
+
+    def access_point_failure(self, name: str, inject) -> None:
+        """A phase ``name``: the access point serving the mobile node is crashed (fault ``ap_crash``); the phase is
+        on the link of the access point the station then associates with.  NOT APPLICABLE without access points."""
+        from harness.testbed import wifi
+
+        link = self.phases[-1].link
+        ap = self.spec.access_point_on(link)
+        if ap is None:
+            inject("ap_crash", ap=f"(no access point on {link})")  # raises: NOT APPLICABLE, with the reason
+        done: list = []
+
+        def crash() -> None:
+            inject("ap_crash", ap=ap.name)
+            done.append(wifi.wait_reassociated(self.testbed, self.mn, wifi.bssid_of(self.testbed, ap)))
+        mark, start = self.tester.mark(), time.time()
+        crash()
+        self._phase(name, lambda: None, done[0].link, True, mark=mark, start=start)
+        self._roamed(name, done[0])
+
+    def _roamed(self, name: str, attached) -> None:
+        """A Wi-Fi testbed's attach is a roam: its duration as the station logged it is measured."""
+        roam = getattr(attached, "roam", None)
+        if roam:
+            self.judge.measure(f"roam/{name}", roam["duration_ms"], "ms",
+                               f"{roam['kind']} to {roam['bssid']}, from the station's log")
+            self.judge.record(f"roam/{name}", roam)
 
     def event(self, name: str, action: Callable[[], object], *, expect: bool = True,
               deadline: float | None = None) -> None:
@@ -214,8 +243,28 @@ class InteropBench:
                                    "" if ph.interruption is not None else "the flow did not resume in this phase")
                 self.judge.measure(f"{name}/{ph.name}/reordered", ph.reordered, "packets")
         self.judge.record("phases", {name: [s.as_dict() for s in stats] for name, stats in self.stats.items()})
+        self.judge.record("signalling", self.signalling())
         for name, flow in flows.items():
             self.judge.timeline(name, [t for _, t in flow.arrivals], events)
+
+    def signalling(self) -> dict[str, list[dict]]:
+        """Per phase, the Binding Updates on the wire (each once, however many links it crossed): source,
+        destination, sequence number, lifetime (s)."""
+        out: dict[str, list[dict]] = {}
+        for i, phase in enumerate(self.phases):
+            end = self.end_mark(i)
+            seen: dict[tuple, dict] = {}
+            for f in self.tester.frames(phase.mark):
+                if end is not None and f.index >= end:
+                    break
+                ly = pathmod.owner(f, MIP6MH_BU)
+                if ly is None or f.outgoing:
+                    continue
+                bu = ly[MIP6MH_BU]
+                seen.setdefault((ly.src, ly.dst, bu.seq), {"src": ly.src, "dst": ly.dst, "seq": bu.seq,
+                                                           "lifetime": 4 * bu.mhtime, "time": f.time})
+            out[phase.name] = list(seen.values())
+        return out
 
     # -- judgement ----------------------------------------------------------------------------------------------
     def judge_flows(self) -> None:
@@ -309,7 +358,7 @@ class InteropBench:
 
 
 def _sent_at(frame) -> float | None:
-    """The send time a CN -> MN datagram of the flows carries (:mod:`harness.tester.flow` payload), else None."""
+    """The send time a CN -> MN datagram of the flows carries (:mod:`harness.programs.flow` payload), else None."""
     pkt = frame.pkt
     if UDP in pkt and pkt[UDP].dport == DOWN_PORT:
         data = bytes(pkt[UDP].payload)

@@ -294,3 +294,31 @@ def test_inter_domain_move_with_delay(bench, inject, judge) -> None:
     bench.finish()
     Checks(bench).previous_map_forwarding(2, bench.map_a)
     bench.judge_flows()
+
+
+@pytest.mark.tp(id="HMIP-IOP-APFAIL-001",
+                title="Flows recover when the mobile node's Wi-Fi access point fails and it reassociates elsewhere")
+@pytest.mark.requirements(*CAUSES)
+def test_flows_across_access_point_failure(bench, inject, judge) -> None:
+    """
+    Purpose:        In a Wi-Fi testbed the access point serving the mobile node dies (hostapd killed).  The station
+                    finds another access point of the same network by itself; the mobile node must detect the move
+                    and register the new LCoA (with the MAP for an AP in the same domain; with the new MAP, HA and
+                    CN otherwise), after which the flows go on.  Measured: the station's reconnection (from its
+                    own log) and the flows' interruption.
+    Topology:       see the module docstring; the access links have access points (testbeds/wifi-vm.yaml).
+                    NOT APPLICABLE on a testbed without access points.
+    Initialisation: as HMIP-IOP-MOVE-001 (the station associated with AR a's access point).
+    Procedure:      1. Flows started on AR a.  2. Fault ap_crash (AR a's access point); wait until the station is
+                    associated with another access point.  3. The access point is restored at the end.
+    Judgement:      The flows resume on the new access link within a move's signalling time, else the clause of
+                    the first broken hop.
+    Reference:      base §6.1 ¶2 "all packets addressed to the mobile node's RCoA are intercepted by the MAP and
+                    tunnelled to the mobile node's LCoA"; the clauses a diagnosis may name: harness/interop/path.py.
+    """
+    if not bench.spec.access_points():
+        pytest.skip("NOT APPLICABLE: the testbed has no Wi-Fi access points (an access point failure needs one)")
+    bench.start()
+    bench.access_point_failure(f"access point of {bench.ar_a} failed", inject)
+    bench.finish()
+    bench.judge_flows()

@@ -101,17 +101,57 @@ def roam_attach(backend, mn: str, router: str, timeout: float = ROAM_TIMEOUT) ->
         station.roam(bssid)
     station.wait_connected(bssid, timeout=timeout)
     up = time.time()
-    roam = None
-    if node.station.log:
-        roams = [r for r in station.roams() if r.bssid.lower() == bssid]
-        if roams:
-            r = roams[-1]
-            roam = {"bssid": r.bssid, "kind": r.kind, "started": r.started, "connected": r.connected,
-                    "duration_ms": round(r.duration_ms, 3), "source": "station log (wpa_supplicant -t)"}
+    roam = _roam_from_log(station, bssid) if node.station.log else None
+    _move_member(spec, mn, iface, link)
+    log.info("%s roamed to %s (%s, %s) in %.0f ms (host), %s", mn, ap_node.name, bssid, link,
+             1000 * (up - down), f"{roam['duration_ms']:.0f} ms (station log)" if roam else "no station log")
+    return AttachResult(mn, router, link, down, up, roam=roam)
+
+
+def _move_member(spec, mn: str, iface, link: str) -> None:
+    """Record in the testbed model that ``mn``'s access interface is now on ``link``."""
     if iface.link != link:
         del spec.links[iface.link].members[mn]
         iface.link = link
         spec.links[link].members[mn] = iface
-    log.info("%s roamed to %s (%s, %s) in %.0f ms (host), %s", mn, ap_node.name, bssid, link,
-             1000 * (up - down), f"{roam['duration_ms']:.0f} ms (station log)" if roam else "no station log")
-    return AttachResult(mn, router, link, down, up, roam=roam)
+
+
+def _roam_from_log(station, bssid: str, since: float | None = None) -> dict | None:
+    roams = [r for r in station.roams(since) if r.bssid.lower() == bssid]
+    if not roams:
+        return None
+    r = roams[-1]
+    return {"bssid": r.bssid, "kind": r.kind, "started": r.started, "connected": r.connected,
+            "duration_ms": round(r.duration_ms, 3), "source": "station log (wpa_supplicant -t)"}
+
+
+def wait_reassociated(backend, mn: str, away_from: str, timeout: float = ROAM_TIMEOUT) -> AttachResult:
+    """After ``mn``'s access point (BSSID ``away_from``) failed: wait until its station is associated with another
+    access point of the testbed; the result names that AP's link and, from the station's log, the reconnection."""
+    spec = backend.spec
+    node = spec.nodes[mn]
+    station = station_of(node, backend.driver(mn))
+    by_bssid = {bssid_of(backend, ap): ap for ap in spec.access_points()}
+    iface = next(i for i in node.interfaces.values() if spec.links[i.link].access)
+    down = time.time()
+    deadline = time.monotonic() + timeout
+    while True:
+        st = station.status()
+        bssid = (st.bssid or "").lower()
+        if st.state == "COMPLETED" and bssid and bssid != away_from.lower():
+            break
+        if time.monotonic() > deadline:
+            raise TestbedError(f"{mn}: no association with another access point within {timeout:g} s after "
+                               f"{away_from} failed (state {st.state}, bssid {st.bssid or 'none'})")
+        time.sleep(0.2)
+    up = time.time()
+    ap = by_bssid.get(bssid)
+    if ap is None:
+        raise TestbedError(f"{mn} associated with {bssid}, which is not an access point of testbed {spec.name!r}")
+    link = next(iter(ap.interfaces.values())).link
+    _move_member(spec, mn, iface, link)
+    roam = _roam_from_log(station, bssid) if node.station.log else None
+    router = spec.advertising_router(link)
+    log.info("%s reassociated with %s (%s, %s) after %s failed: %s", mn, ap.name, bssid, link, away_from,
+             f"{roam['duration_ms']:.0f} ms (station log)" if roam else "no station log")
+    return AttachResult(mn, router.name if router else link, link, down, up, roam=roam)

@@ -59,6 +59,8 @@ def _mac(seed: str, link: str) -> str:
 class WifiVmTestbed(TestbedBackend):
     """See the module docstring."""
 
+    program_start_timeout = 60.0  # s: Python programs on the nodes start in seconds under TCG, not milliseconds
+
     def __init__(self, spec: Testbed, edition: str = "rfc4140", cache_dir: Path | None = None) -> None:
         super().__init__(spec)
         self.edition = edition
@@ -242,6 +244,25 @@ class WifiVmTestbed(TestbedBackend):
 
     def access_point(self, node: str):
         return wifi.access_point_of(self.spec.nodes[node], self.driver(node))
+
+    def crash_access_point(self, node: str) -> None:
+        """Kill the AP's hostapd (SIGKILL, by the PID it wrote): its BSS vanishes at once."""
+        from harness.testbed.wifivm_guest import wifi_dir
+        d = wifi_dir(node)
+        self.driver(node).run(f"kill -KILL $(cat {d}/hostapd.pid)", timeout=30).check()
+
+    def restore_access_point(self, node: str, timeout: float = 60.0) -> None:
+        """Start the AP's hostapd again with its configuration and wait until it reports the BSS enabled."""
+        from harness.testbed.wifivm_guest import wifi_dir
+        d = wifi_dir(node)
+        self.driver(node).run(f"hostapd -B -t -P {d}/hostapd.pid -f {d}/hostapd.log {d}/hostapd.conf",
+                              timeout=timeout).check()
+        ap = self.access_point(node)
+        deadline = time.monotonic() + timeout
+        while (state := ap.status().state) != "ENABLED":
+            if time.monotonic() > deadline:
+                raise TestbedError(f"{node}: hostapd restarted but the AP is {state} after {timeout:g} s")
+            time.sleep(0.3)
 
     # -- services (the agent owns the daemons) ------------------------------------------------------------------
     def _call(self, method: str, node: str, timeout: float = 60.0):
