@@ -1,6 +1,6 @@
 """The correspondent <-> mobile node flows of an interop run, run on the nodes themselves.
 
-Three flows (:mod:`harness.tester.flow`, started through each node's management connection by
+Three flows (:mod:`harness.programs.flow`, started through each node's management connection by
 :class:`~harness.nodeproc.NodeProgram`):
 
 ``cn->mn``  UDP with sequence numbers from the correspondent to the mobile node's home address
@@ -22,7 +22,7 @@ from harness.nodeproc import NodeProgram, ProgramError, ProgramUnavailable
 
 log = logging.getLogger("hmipv6ct.interop")
 
-MODULE = "harness.tester.flow"
+MODULE = "harness.programs.flow"
 DOWN_PORT, UP_PORT = 9000, 9001
 
 

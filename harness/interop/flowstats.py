@@ -1,7 +1,7 @@
 """Per-phase statistics of a numbered flow: what was lost, reordered or duplicated after each event (a move, a
 fault applied or removed), and how long the flow was interrupted.
 
-A flow report is what :mod:`harness.tester.flow` writes (``send``'s ``started_at`` and ``rate`` give the send time
+A flow report is what :mod:`harness.programs.flow` writes (``send``'s ``started_at`` and ``rate`` give the send time
 of every sequence number, lost ones included: ``started_at + seq / rate``; ``recv``/``ping`` give the arrivals).
 Phases are cut by event times: phase *i* holds the datagrams *sent* from event *i* to event *i + 1*.
 
