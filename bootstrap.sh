@@ -5,8 +5,9 @@ set -eu
 cd "$(dirname "$0")"
 
 PACKAGES="iproute2 iputils-ping procps nftables iptables openssh-server openssh-client socat tshark radvd python3 python3-venv python3-pip"
-# the QEMU guest with Debian's kernel (Mobile IPv6 built in; later the virtual Wi-Fi lab)
-PACKAGES="$PACKAGES qemu-system-x86 busybox-static kmod"
+# the QEMU guest with Debian's kernel (Mobile IPv6 built in) and the virtual Wi-Fi lab in it: the guest runs the
+# host's hostapd, wpa_supplicant and iw over 9p (the host itself needs no Wi-Fi)
+PACKAGES="$PACKAGES qemu-system-x86 busybox-static kmod hostapd wpasupplicant iw"
 # the report's browser check (headless Chromium driven by Selenium)
 PACKAGES="$PACKAGES chromium chromium-driver"
 missing=""

@@ -143,24 +143,22 @@ class InteropBench:
         self._phase(name, lambda: done.append(self.testbed.attach(self.mn, ar)), self.access_link(ar), True)
         self._roamed(name, done[0] if done else None)
 
-    def access_point_failure(self, name: str, inject) -> None:
-        """A phase ``name``: the access point serving the mobile node is crashed (fault ``ap_crash``); the phase is
-        on the link of the access point the station then associates with.  NOT APPLICABLE without access points."""
+    def access_point_failure(self, name: str, inject):
+        """A phase ``name``: the access point serving the mobile node is crashed (fault ``ap_crash``, returned); the
+        phase is on the link of the access point the station then associates with.  NOT APPLICABLE without access
+        points."""
         from harness.testbed import wifi
 
         link = self.phases[-1].link
         ap = self.spec.access_point_on(link)
         if ap is None:
             inject("ap_crash", ap=f"(no access point on {link})")  # raises: NOT APPLICABLE, with the reason
-        done: list = []
-
-        def crash() -> None:
-            inject("ap_crash", ap=ap.name)
-            done.append(wifi.wait_reassociated(self.testbed, self.mn, wifi.bssid_of(self.testbed, ap)))
         mark, start = self.tester.mark(), time.time()
-        crash()
-        self._phase(name, lambda: None, done[0].link, True, mark=mark, start=start)
-        self._roamed(name, done[0])
+        fault = inject("ap_crash", ap=ap.name)
+        attached = wifi.wait_reassociated(self.testbed, self.mn, wifi.bssid_of(self.testbed, ap))
+        self._phase(name, lambda: None, attached.link, True, mark=mark, start=start)
+        self._roamed(name, attached)
+        return fault
 
     def _roamed(self, name: str, attached) -> None:
         """A Wi-Fi testbed's attach is a roam: its duration as the station logged it is measured."""

@@ -319,6 +319,7 @@ def test_flows_across_access_point_failure(bench, inject, judge) -> None:
     if not bench.spec.access_points():
         pytest.skip("NOT APPLICABLE: the testbed has no Wi-Fi access points (an access point failure needs one)")
     bench.start()
-    bench.access_point_failure(f"access point of {bench.ar_a} failed", inject)
+    fault = bench.access_point_failure(f"access point of {bench.ar_a} failed", inject)
     bench.finish()
+    fault.remove()
     bench.judge_flows()

@@ -98,7 +98,12 @@ def roam_attach(backend, mn: str, router: str, timeout: float = ROAM_TIMEOUT) ->
     if (before.bssid or "").lower() == bssid and before.state == "COMPLETED":
         log.info("%s already associated with %s (%s)", mn, ap_node.name, bssid)
     else:
-        station.roam(bssid)
+        from harness.wifi.errors import WifiError
+        try:
+            station.roam(bssid)
+        except WifiError:  # e.g. an AP that was down at the last scan: not in the scan table; scan, then ask again
+            station.scan(timeout=timeout, want=[bssid])
+            station.roam(bssid)
     station.wait_connected(bssid, timeout=timeout)
     up = time.time()
     roam = _roam_from_log(station, bssid) if node.station.log else None

@@ -189,6 +189,7 @@ class GuestWifiTestbed(NetnsTestbed):
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
         self._started(proc, f"hostapd {node.name}")
+        Path(f"{d}/hostapd.pid").write_text(f"{proc.pid}\n")  # -P is written only with -B; `ip netns exec` execs
         self._wait(lambda: "AP-ENABLED" in _read(f"{d}/hostapd.log"), proc, f"hostapd on {node.name}",
                    f"{d}/hostapd.log")
 
