@@ -165,7 +165,15 @@ class SshDriver(CommandDriver):
             transport.start_client(timeout=self.connect_timeout)
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise ConnectError(self.node, f"SSH handshake failed: {exc}") from exc
-        self._check_host_key(transport.get_remote_server_key(), pinned)
+        # start_client returns quietly when its timeout expires: no session, no host key yet
+        try:
+            key = transport.get_remote_server_key() if transport.is_active() else None
+        except paramiko.SSHException:
+            key = None
+        if key is None:
+            raise ConnectError(self.node, f"SSH handshake with {known_hosts_name(self.host, self.port)} did not "
+                                          f"complete within {self.connect_timeout:g} s")
+        self._check_host_key(key, pinned)
 
     def _check_host_key(self, key: paramiko.PKey, pinned: dict[str, paramiko.PKey]) -> None:
         name = known_hosts_name(self.host, self.port)

@@ -87,6 +87,9 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _Map:
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         line = key_node.start_mark.line + 1
+        if isinstance(key, bool):
+            raise TestbedFileError(loader.name, line, f"key {key!r} is not a string: YAML reads a bare on/off/yes/no "
+                                                      "as a boolean; quote it ('on':)")
         if not isinstance(key, str):
             raise TestbedFileError(loader.name, line, f"key {key!r} is not a string")
         if key in result:

@@ -186,3 +186,38 @@ def test_reference_daemon_configs_render_as_yaml(tmp_path: Path) -> None:
             assert yaml.safe_load(text)["role"] == service.removeprefix("hmipv6-")
     assert yaml.safe_load(yaml.safe_dump(RENDER["hmipv6-map"](spec, spec.nodes["map1"], tmp_path)))["map"][
         "relay_from"] == ["eth0"]
+
+
+WIFI = GOOD.replace("""  tester:
+    role: tester""", """  ap1:
+    role: ap
+    management: {type: ssh, host: 192.0.2.9, key_file: id_test, known_hosts: known}
+    ap: {ssid: lab, channel: 6, bssid: "02:00:00:00:01:00"}
+  tester:
+    role: tester""").replace("mn: wlan0, tester: eth2}", "ap1: eth0, mn: wlan0, tester: eth2}")
+
+
+def test_wifi_access_point_and_station_load(tmp_path: Path) -> None:
+    text = WIFI.replace("password: {env: HMIP_TEST_PW}}", "password: {env: HMIP_TEST_PW}}\n    station: {log: /tmp/w.log}")
+    tb = load(write(tmp_path, text), environ={"HMIP_TEST_PW": "pw"})
+    assert tb.access_point_on("acc1").name == "ap1" and tb.nodes["ap1"].ap.channel == 6
+    assert tb.nodes["mn"].station.driver == "wpa_cli" and tb.nodes["mn"].station.log == "/tmp/w.log"
+
+
+@pytest.mark.parametrize("change, message", [
+    (("channel: 6", "channel: 15"), "channel 15 is not a 2.4 or 5 GHz Wi-Fi channel"),
+    (('bssid: "02:00:00:00:01:00"', "bssid: 02-00"), "is not a MAC address"),
+    (("ap: {ssid: lab, channel: 6, bssid: \"02:00:00:00:01:00\"}", "ap: {channel: 6}"), "missing required key 'ssid'"),
+    (("ap1: eth0, mn: wlan0", "mn: wlan0"), "must be a member of exactly one access link"),
+    (("password: {env: HMIP_TEST_PW}}", "password: {env: HMIP_TEST_PW}}\n    station: {interface: wlan9}"),
+     "station interface 'wlan9' is not its access-link interface"),
+    (("role: map\n", "role: map\n    station: {}\n"), "'station' settings belong to a mobile node"),
+    (("password: {env: HMIP_TEST_PW}}", "password: {env: HMIP_TEST_PW}}\n    power: {type: command, on: x, off: y}"),
+     "YAML reads a bare on/off/yes/no as a boolean"),
+    (("password: {env: HMIP_TEST_PW}}", "password: {env: HMIP_TEST_PW}}\n    power: {type: command, 'on': x}"),
+     "type command needs 'on' and 'off'"),
+])
+def test_wifi_mistakes_name_line_and_problem(tmp_path: Path, change: tuple[str, str], message: str) -> None:
+    assert change[0] in WIFI
+    err = error_for(tmp_path, WIFI.replace(change[0], change[1], 1))
+    assert message in err.problem and err.line, str(err)
