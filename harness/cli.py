@@ -2,7 +2,7 @@
 
     hmipv6ct run [--interop] [--testbed FILE] [--dut-role map|mn|ar|all] [--edition rfc4140|rfc5380] [--out DIR]
                  [-- PYTEST_ARGS]
-    hmipv6ct testbed up|down|check [FILE]
+    hmipv6ct testbed up|down|check [FILE] [--timeout S] [--json]
     hmipv6ct clean [--all]
     hmipv6ct list [--interop] [--dut-role ROLE]
     hmipv6ct report [RUN_DIR] [--allure] [--no-charts]
@@ -74,6 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     tb = sub.add_parser("testbed", help="build, tear down or health-check a testbed without running tests")
     tb.add_argument("action", choices=("up", "down", "check"))
     tb.add_argument("file", type=Path, nargs="?", default=None, help="testbed file (default: testbeds/virtual.yaml)")
+    tb.add_argument("--timeout", type=float, default=None, metavar="S",
+                    help="check of a lab: seconds to reach each device (TCP connect, SSH banner, key exchange and "
+                         "login each; a serial console's prompt); commands get twice that (default 5)")
+    tb.add_argument("--json", action="store_true", help="check: print the per-device results as JSON instead of text")
     tb.set_defaults(func=cmd_testbed)
 
     clean = sub.add_parser("clean", help="remove namespaces, processes and files left by crashed or interrupted runs")
@@ -273,6 +277,8 @@ def cmd_testbed(args: argparse.Namespace, extra: list[str]) -> int:
         print(f"{spec.name} down in {time.monotonic() - start:.2f} s")
         return 0
     # check
+    if spec.backend == "lab":
+        return _check_lab(spec, args)
     backend = resume_backend(spec) if spec.backend == "netns" else open_backend(spec)
     if backend is None:
         print(f"hmipv6ct: error: {path} is not up; run 'hmipv6ct testbed up {path}' first", file=sys.stderr)
@@ -281,11 +287,36 @@ def cmd_testbed(args: argparse.Namespace, extra: list[str]) -> int:
         health = backend.check()
     finally:
         backend.close_drivers()
+    bad = [h.node for h in health if not h.ok]
+    if args.json:
+        import dataclasses
+        print(json.dumps({"testbed": spec.name, "file": str(path), "ok": not bad,
+                          "devices": [{**dataclasses.asdict(h), "ok": h.ok} for h in health]}, indent=1))
+        return 1 if bad else 0
     for h in health:
         print(h.describe())
-    bad = [h.node for h in health if not h.ok]
     print(f"{len(health) - len(bad)}/{len(health)} nodes healthy" + (f"; problems: {', '.join(bad)}" if bad else ""))
     return 1 if bad else 0
+
+
+def _check_lab(spec, args: argparse.Namespace) -> int:
+    """``testbed check`` of a lab: every device in parallel, bounded (:mod:`harness.testbed.labcheck`); exit status
+    1 when any device has a problem."""
+    from harness.testbed.labcheck import DEFAULT_TIMEOUT, check_lab
+
+    timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
+    if timeout <= 0:
+        print("hmipv6ct: error: --timeout must be positive", file=sys.stderr)
+        return 2
+    if not args.verbose:  # paramiko logs every refused banner with a traceback: the check says it in one line
+        logging.getLogger("paramiko").setLevel(logging.CRITICAL)
+        logging.getLogger("harness.wifi").setLevel(logging.WARNING)  # each command it runs: the report has them
+    if not args.json:
+        devices = sum(1 for node in spec.nodes.values() if node.role != "switch")
+        print(f"checking {devices} devices of {spec.name} ({spec.path}) in parallel, timeout {timeout:g} s", flush=True)
+    result = check_lab(spec, timeout=timeout)
+    print(json.dumps(result.as_dict(), indent=1) if args.json else result.text(), flush=True)
+    return 0 if result.ok else 1
 
 
 # -- clean, list ------------------------------------------------------------------------
