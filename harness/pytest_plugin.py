@@ -239,6 +239,21 @@ def _list(purposes, catalog, role: str) -> None:
         print(f"{m['id']:<18} {','.join(m['roles']) or 'any':<6} {' '.join(clauses) or '-':<34} {m['title']}")
 
 
+def _terminal_line(config: pytest.Config):
+    """A function writing one line to the terminal now, past output capture (progress of a long testbed build)."""
+    def write(message: str) -> None:
+        reporter = config.pluginmanager.getplugin("terminalreporter")
+        capture = config.pluginmanager.getplugin("capturemanager")
+        if reporter is None:
+            return
+        if capture is not None:
+            with capture.global_and_fixture_disabled():
+                reporter.write_line(f"[testbed] {message}")
+        else:
+            reporter.write_line(f"[testbed] {message}")
+    return write
+
+
 # -- fixtures ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def testbed(request: pytest.FixtureRequest) -> TestbedBackend:
@@ -247,6 +262,7 @@ def testbed(request: pytest.FixtureRequest) -> TestbedBackend:
     spec = state.load_spec()
     backend = open_backend(spec, edition=state.edition)
     request.addfinalizer(backend.down)
+    backend.progress = _terminal_line(request.config)
     backend.up()
     state.backend = backend
     return backend

@@ -107,11 +107,12 @@ class GuestResult:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def build_guest(cache_dir: Path | None = None) -> GuestImage:
-    """Fetch/unpack/index the kernel and build the initramfs, or reuse the cached ones."""
+def build_guest(cache_dir: Path | None = None, progress=None) -> GuestImage:
+    """Fetch/unpack/index the kernel and build the initramfs, or reuse the cached ones.  ``progress`` (a function
+    taking a line of text) hears about each step of a build."""
     if shutil.which(QEMU) is None:
         raise MissingToolError(QEMU, QEMU_PACKAGE)
-    tree = ensure_kernel(cache_dir or default_cache_dir())
+    tree = ensure_kernel(cache_dir or default_cache_dir(), progress=progress)
     return GuestImage(tree, initramfs_for(tree))
 
 

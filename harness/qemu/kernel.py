@@ -150,19 +150,22 @@ def _prune(kernel_dir: Path) -> None:
             path.rmdir()
 
 
-def _build(pkg: KernelPackage, cache_root: Path) -> KernelTree:
+def _build(pkg: KernelPackage, cache_root: Path, progress=None) -> KernelTree:
     apt_get = _require("apt-get", "apt")
     dpkg_deb = _require("dpkg-deb", "dpkg")
     depmod = _require("depmod", "kmod")
     started = time.monotonic()
-    work = Path(tempfile.mkdtemp(prefix=f".build-{pkg.abi}-", dir=cache_root))
+    say = progress or (lambda message: log.info("%s", message))
+    work = Path(tempfile.mkdtemp(prefix=f".build-{pkg.abi}-", dir=cache_root))  # renamed into place only when complete
     try:
+        say(f"guest kernel: downloading {pkg.name} {pkg.version} with apt-get (not cached in {cache_root})")
         got = _run([apt_get, "download", "-q", "-o", "APT::Sandbox::User=root", f"{pkg.name}={pkg.version}"], cwd=work)
         debs = sorted(work.glob(f"{pkg.name}_*.deb"))
         if got.returncode != 0 or not debs:
             raise KernelFetchError(f"apt-get download {pkg.name}={pkg.version} failed: "
                                    f"{(got.stderr or got.stdout).strip()[-600:]}")
         unpacked = work / "x"
+        say(f"guest kernel: unpacking {debs[0].name} ({debs[0].stat().st_size >> 20} MB)")
         got = _run([dpkg_deb, "-x", str(debs[0]), str(unpacked)])
         if got.returncode != 0:
             raise KernelFetchError(f"dpkg-deb -x {debs[0].name} failed: {got.stderr.strip()[-600:]}")
@@ -176,6 +179,7 @@ def _build(pkg: KernelPackage, cache_root: Path) -> KernelTree:
         if not modules.is_dir():
             modules = unpacked / "usr" / "lib" / "modules" / pkg.abi
         shutil.move(modules, out / "modroot" / "lib" / "modules" / pkg.abi)
+        say("guest kernel: pruning the module tree to what a network guest uses, indexing it (depmod)")
         _prune(out / "modroot" / "lib" / "modules" / pkg.abi / "kernel")
         got = _run([depmod, "-b", str(out / "modroot"), pkg.abi])
         if got.returncode != 0:
@@ -188,7 +192,7 @@ def _build(pkg: KernelPackage, cache_root: Path) -> KernelTree:
             final.rename(stale)
             shutil.rmtree(stale, ignore_errors=True)
         out.rename(final)
-        log.info("guest kernel %s %s built in %.1f s", pkg.name, pkg.version, time.monotonic() - started)
+        say(f"guest kernel {pkg.name} {pkg.version} built and cached in {time.monotonic() - started:.1f} s")
         tree = _read_stamp(final)
         assert tree is not None
         return tree
@@ -196,7 +200,7 @@ def _build(pkg: KernelPackage, cache_root: Path) -> KernelTree:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def ensure_kernel(cache_root: Path, package: KernelPackage | None = None) -> KernelTree:
+def ensure_kernel(cache_root: Path, package: KernelPackage | None = None, progress=None) -> KernelTree:
     """A cached kernel tree for ``package`` (default: what ``linux-image-amd64`` names now), built if needed.
 
     When the package cannot be resolved or fetched and an older build is cached, that one is used
@@ -217,7 +221,7 @@ def ensure_kernel(cache_root: Path, package: KernelPackage | None = None) -> Ker
         if tree is not None and tree.version == pkg.version:
             return tree
         try:
-            return _build(pkg, cache_root)
+            return _build(pkg, cache_root, progress)
         except KernelFetchError:
             if tree is None:
                 raise

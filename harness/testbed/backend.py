@@ -9,6 +9,8 @@ bridge port; a Wi-Fi lab roams to the access point of the target router.
 from __future__ import annotations
 
 import abc
+import logging
+from collections.abc import Callable
 import dataclasses
 import ipaddress
 import json
@@ -76,6 +78,14 @@ class TestbedBackend(abc.ABC):
     def __init__(self, spec: Testbed) -> None:
         self.spec = spec
         self._drivers: dict[str, CommandDriver] = {}
+        #: where a long ``up`` reports what it is doing (the pytest plugin shows it on the terminal); None: the log
+        self.progress: Callable[[str], None] | None = None
+
+    def report_progress(self, message: str) -> None:
+        if self.progress is not None:
+            self.progress(message)
+        else:
+            logging.getLogger("harness.testbed").info("%s", message)
 
     # -- lifecycle -----------------------------------------------------------------
     @abc.abstractmethod

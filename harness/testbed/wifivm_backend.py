@@ -105,8 +105,9 @@ class WifiVmTestbed(TestbedBackend):
         self.state = runstate.RunState.create(str(self.spec.path.resolve()))
         state = self.state
         t = time.monotonic()
-        log.info("virtual Wi-Fi lab: guest image (kernel, modules, initramfs) from the cache or apt ...")
-        image = build_guest(self.cache_dir)
+        self.report_progress("virtual Wi-Fi lab: guest kernel, modules and initramfs (cached, else fetched with "
+                             "apt-get download: about 30 s the first time) ...")
+        image = build_guest(self.cache_dir, progress=self.report_progress)
         self.timings["image"] = time.monotonic() - t
         tester = self.spec.tester
         taps = []
@@ -120,7 +121,8 @@ class WifiVmTestbed(TestbedBackend):
                 taps.append(TapPort(iface.name, _mac(state.prefix, iface.link), self.tester_ns))
         self.vm = GuestVM(image, state.workdir / "guest", taps=taps)
         t = time.monotonic()
-        log.info("virtual Wi-Fi lab: booting the guest (TCG) ...")
+        self.report_progress(f"virtual Wi-Fi lab: guest kernel {image.abi} ready in {self.timings['image']:.1f} s; "
+                             "booting it (TCG, about 10 s) ...")
         try:
             self.vm.start()
         finally:
@@ -131,13 +133,15 @@ class WifiVmTestbed(TestbedBackend):
             _run(["ip", "-n", self.tester_ns, "-batch", "-"], "".join(f"link set {tp.name} up\n" for tp in taps),
                  "tester ports up")
         t = time.monotonic()
+        self.report_progress(f"virtual Wi-Fi lab: booted in {self.timings['boot']:.1f} s; building the topology in the "
+                             "guest (namespaces, hwsim radios, hostapd, wpa_supplicant, reference daemons: about 40 s) ...")
         self._start_agent([tp for tp in taps], tester)
         self.timings["topology"] = time.monotonic() - t
         state.complete = True
         state.save()
         self.timings["total"] = time.monotonic() - started
-        log.info("virtual Wi-Fi lab %s up in %.1f s (%s)", state.prefix, self.timings["total"],
-                 ", ".join(f"{k} {v:.1f} s" for k, v in self.timings.items() if k != "total"))
+        self.report_progress(f"virtual Wi-Fi lab {state.prefix} up in {self.timings['total']:.1f} s (" +
+                             ", ".join(f"{k} {v:.1f} s" for k, v in self.timings.items() if k != "total") + ")")
 
     def _guest_driver(self, node: str) -> SshDriver:
         return SshDriver(node, "127.0.0.1", self.vm.ssh_port, user="root", key_file=str(self.vm.client_key),
