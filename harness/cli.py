@@ -244,6 +244,10 @@ def cmd_testbed(args: argparse.Namespace, extra: list[str]) -> int:
 
     path = args.file or paths.default_testbed()
     spec = load(path)
+    if spec.backend == "wifi-vm" and args.action in ("up", "down"):
+        print(f"{spec.name}: the virtual Wi-Fi lab is built for each run ('hmipv6ct run --testbed {path}'); "
+              f"'hmipv6ct testbed check {path}' boots it, checks every device like a lab's and tears it down")
+        return 0
     if args.action == "up":
         if spec.backend != "netns":
             print(f"{spec.name}: a lab testbed is not built; use 'hmipv6ct testbed check {path}'")
@@ -277,7 +281,7 @@ def cmd_testbed(args: argparse.Namespace, extra: list[str]) -> int:
         print(f"{spec.name} down in {time.monotonic() - start:.2f} s")
         return 0
     # check
-    if spec.backend == "lab":
+    if spec.backend in ("lab", "wifi-vm"):
         return _check_lab(spec, args)
     backend = resume_backend(spec) if spec.backend == "netns" else open_backend(spec)
     if backend is None:
@@ -302,6 +306,7 @@ def cmd_testbed(args: argparse.Namespace, extra: list[str]) -> int:
 def _check_lab(spec, args: argparse.Namespace) -> int:
     """``testbed check`` of a lab: every device in parallel, bounded (:mod:`harness.testbed.labcheck`); exit status
     1 when any device has a problem."""
+    from harness.testbed import open_backend
     from harness.testbed.labcheck import DEFAULT_TIMEOUT, check_lab
 
     timeout = DEFAULT_TIMEOUT if args.timeout is None else args.timeout
@@ -314,7 +319,16 @@ def _check_lab(spec, args: argparse.Namespace) -> int:
     if not args.json:
         devices = sum(1 for node in spec.nodes.values() if node.role != "switch")
         print(f"checking {devices} devices of {spec.name} ({spec.path}) in parallel, timeout {timeout:g} s", flush=True)
-    result = check_lab(spec, timeout=timeout)
+    if spec.backend == "wifi-vm":  # boot the guest lab, check it as a lab, tear it down
+        backend = open_backend(spec)
+        backend.progress = lambda message: print(message, file=sys.stderr, flush=True)
+        try:
+            backend.up()
+            result = check_lab(spec, timeout=timeout, backend=backend)
+        finally:
+            backend.down()
+    else:
+        result = check_lab(spec, timeout=timeout)
     print(json.dumps(result.as_dict(), indent=1) if args.json else result.text(), flush=True)
     return 0 if result.ok else 1
 

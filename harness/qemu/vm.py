@@ -147,8 +147,11 @@ class GuestVM:
         self.ssh_port = free_port()
         self.known_hosts.write_text(f"[127.0.0.1]:{self.ssh_port} {' '.join(host_pub.split()[:2])}\n")
         guest = Path("/hm/ssh")
+        # every node of the lab is one SSH connection to this guest, opened in parallel by a check: no
+        # unauthenticated-connection throttling (MaxStartups 10:30:100 by default drops some)
         (ssh / "sshd_config").write_text(services.sshd_config(guest, guest / "ssh_host_ed25519_key",
-                                                              guest / "authorized_keys", "0.0.0.0", 22))
+                                                              guest / "authorized_keys", "0.0.0.0", 22)
+                                         + "MaxStartups 200\nMaxSessions 100\n")
         creds = ssh / "console-credentials"
         creds.touch(mode=0o600)
         creds.write_text(f"{self.console_user}\n{self.console_password}\n")

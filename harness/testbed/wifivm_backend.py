@@ -177,6 +177,14 @@ class WifiVmTestbed(TestbedBackend):
                 if node in self.spec.nodes and name in self.spec.nodes[node].interfaces:
                     self.spec.nodes[node].interfaces[name].mac = mac
         self.guest_workdir = reply["workdir"]
+        for node in self.spec.nodes.values():  # where each node is reached (shown by checks and reports)
+            m = node.management
+            if node.role == "tester":
+                m.netns = self.tester_ns
+            elif m.type == "serial":
+                m.device, m.user = str(self.vm.console), self.vm.console_user
+            else:  # the guest's SSH server; the node's namespace in the guest is netns_of(node)
+                m.type, m.host, m.port, m.user = "ssh", "127.0.0.1", self.vm.ssh_port, "root"
         log.info("guest topology %s built in %.1f s (guest time)", reply["prefix"], reply.get("seconds", 0))
 
     @staticmethod
@@ -246,8 +254,11 @@ class WifiVmTestbed(TestbedBackend):
     def station(self, node: str):
         return wifi.station_of(self.spec.nodes[node], self.driver(node))
 
-    def access_point(self, node: str):
+    def ap(self, node: str):
         return wifi.access_point_of(self.spec.nodes[node], self.driver(node))
+
+    def power(self, node: str):
+        return wifi.power_of(self.spec.nodes[node])
 
     def crash_access_point(self, node: str) -> None:
         """Kill the AP's hostapd (SIGKILL, by the PID it wrote): its BSS vanishes at once."""
@@ -261,7 +272,7 @@ class WifiVmTestbed(TestbedBackend):
         d = wifi_dir(node)
         self.driver(node).run(f"hostapd -B -t -P {d}/hostapd.pid -f {d}/hostapd.log {d}/hostapd.conf",
                               timeout=timeout).check()
-        ap = self.access_point(node)
+        ap = self.ap(node)
         deadline = time.monotonic() + timeout
         while (state := ap.status().state) != "ENABLED":
             if time.monotonic() > deadline:
