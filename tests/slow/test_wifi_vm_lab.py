@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -108,3 +109,49 @@ def test_access_point_failure_reconnects_and_flows_resume(run: dict) -> None:
     assert 0 < roam["value"] < 10000, roam
     assert [f["fault"] for f in t["faults"]] == ["ap_crash"], t["faults"]
     assert t["faults"][0]["removed_at"] is not None
+
+
+CRASH = """
+import os, sys
+from harness.testbed import load, open_backend
+tb = open_backend(load(sys.argv[1]))
+def crash(*args):  # the runner dies once the guest is up: no teardown at all
+    print("UP", tb.state.prefix, tb.vm.pid, tb.tester_ns, flush=True)
+    os._exit(9)
+tb._start_agent = crash
+tb.up()
+"""
+
+
+def test_clean_removes_a_crashed_runs_guest_and_tester_namespace() -> None:
+    why = qemu_available()
+    if why:
+        pytest.skip(why)
+    env = dict(os.environ, PYTHONPATH=str(paths.ROOT))
+    out = subprocess.run([sys.executable, "-c", CRASH, str(TESTBED)], env=env, capture_output=True, text=True,
+                         timeout=300)
+    words = out.stdout.split()
+    assert out.returncode == 9 and words[:1] == ["UP"], out.stdout + out.stderr[-2000:]
+    prefix, pid, tester_ns = words[1], int(words[2]), words[3]
+    assert _qemu_running(pid) and tester_ns in _namespaces()
+    cleaned = subprocess.run([sys.executable, "-m", "harness", "clean"], env=env, capture_output=True, text=True,
+                             timeout=120)
+    assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+    assert f"removed process {pid} (qemu" in cleaned.stdout and f"removed namespace {tester_ns}" in cleaned.stdout
+    assert not _qemu_running(pid), "QEMU survived clean"
+    assert tester_ns not in _namespaces()
+    from harness.testbed import runstate
+    assert not (runstate.STATE_ROOT / prefix).exists(), f"the run's state {prefix} was kept: {cleaned.stdout}"
+
+
+def _qemu_running(pid: int) -> bool:
+    """QEMU with that PID exists and is not a zombie (an orphan's zombie may linger under a non-reaping init)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] != "Z" and "qemu" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+
+
+def _namespaces() -> list[str]:
+    return subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
