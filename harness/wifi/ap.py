@@ -19,7 +19,7 @@ from typing import Any
 
 from harness.drivers.base import CommandDriver, CommandResult
 from harness.wifi.errors import WifiError
-from harness.wifi.station import MAC_RE, TIMED_OUT_RE, check_mac, parse_kv
+from harness.wifi.station import MAC_RE, TIMED_OUT_RE, check_mac, parse_kv, run_checked
 
 __all__ = ["AccessPoint", "ApStatus", "HostapdAP", "OpenWrtAP", "parse_all_sta"]
 
@@ -62,11 +62,7 @@ class AccessPoint(abc.ABC):
         return self.driver.node
 
     def _run(self, command: str, what: str, timeout: float | None = None) -> CommandResult:
-        result = self.driver.run(command, timeout=self.command_timeout if timeout is None else timeout)
-        if result.exit_status != 0:
-            detail = " | ".join((result.stderr.strip() or result.stdout.strip() or "no output").splitlines()[-3:])
-            raise WifiError(self.node, f"{what}: {command!r} exited {result.exit_status}: {detail}")
-        return result
+        return run_checked(self.driver, command, what, self.command_timeout if timeout is None else timeout)
 
     @abc.abstractmethod
     def status(self) -> ApStatus:

@@ -50,6 +50,16 @@ def check_mac(mac: str, node: str) -> str:
     return mac.lower()
 
 
+def run_checked(driver: CommandDriver, command: str, what: str, timeout: float) -> CommandResult:
+    """Run ``command`` on ``driver``; :class:`WifiError` naming ``what`` when it exits non-zero (shared by the
+    station and access point drivers)."""
+    result = driver.run(command, timeout=timeout)
+    if result.exit_status != 0:
+        detail = " | ".join((result.stderr.strip() or result.stdout.strip() or "no output").splitlines()[-3:])
+        raise WifiError(driver.node, f"{what}: {command!r} exited {result.exit_status}: {detail}")
+    return result
+
+
 def parse_kv(text: str) -> dict[str, str]:
     """``key=value`` lines (wpa_cli/hostapd_cli replies) as a dict; other lines are ignored."""
     out: dict[str, str] = {}
@@ -177,12 +187,7 @@ class Station(abc.ABC):
     # -- shared machinery ------------------------------------------------------------------------
 
     def _run(self, command: str, what: str, timeout: float | None = None) -> CommandResult:
-        """Run ``command``; :class:`WifiError` naming ``what`` when it exits non-zero."""
-        result = self.driver.run(command, timeout=self.command_timeout if timeout is None else timeout)
-        if result.exit_status != 0:
-            detail = " | ".join((result.stderr.strip() or result.stdout.strip() or "no output").splitlines()[-3:])
-            raise WifiError(self.node, f"{what}: {command!r} exited {result.exit_status}: {detail}")
-        return result
+        return run_checked(self.driver, command, what, self.command_timeout if timeout is None else timeout)
 
     def _deadline_loop(self, timeout: float) -> Iterable[float]:
         """Yield the time left until ``timeout`` has passed, sleeping ``poll_interval`` between yields.
