@@ -91,7 +91,7 @@ def test_list_shows_test_purposes() -> None:
 def test_list_interop_shows_the_interop_test_purposes() -> None:
     out = hmipv6ct("list", "--interop")
     ids = [line.split()[0] for line in out.stdout.splitlines() if line.startswith("HMIP-IOP-")]
-    assert len(ids) == 9 and "HMIP-IOP-MOVE-001" in ids and "HMIP-MAP-BU-001" not in out.stdout
+    assert len(ids) == 10 and {"HMIP-IOP-MOVE-001", "HMIP-IOP-APFAIL-001"} <= set(ids) and "HMIP-MAP-BU-001" not in out.stdout
 
 
 def test_broken_testbed_file_is_reported_with_file_and_line(tmp_path: Path) -> None:
