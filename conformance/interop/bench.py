@@ -153,9 +153,10 @@ class InteropBench:
         ap = self.spec.access_point_on(link)
         if ap is None:
             inject("ap_crash", ap=f"(no access point on {link})")  # raises: NOT APPLICABLE, with the reason
+        bssid, since = wifi.bssid_of(self.testbed, ap), wifi.log_mark(self.testbed, self.mn)
         mark, start = self.tester.mark(), time.time()
         fault = inject("ap_crash", ap=ap.name)
-        attached = wifi.wait_reassociated(self.testbed, self.mn, wifi.bssid_of(self.testbed, ap))
+        attached = wifi.wait_reassociated(self.testbed, self.mn, bssid, since)
         self._phase(name, lambda: None, attached.link, True, mark=mark, start=start)
         self._roamed(name, attached)
         return fault

@@ -94,9 +94,10 @@ def roam_attach(backend, mn: str, router: str, timeout: float = ROAM_TIMEOUT) ->
     if iface is None:
         raise TestbedError(f"{mn!r} has no interface on an access link")
     before = station.status()
+    mark = station.log_mark() if node.station.log else None  # only a roam logged after this counts
     down = time.time()
     if (before.bssid or "").lower() == bssid and before.state == "COMPLETED":
-        log.info("%s already associated with %s (%s)", mn, ap_node.name, bssid)
+        log.info("%s already associated with %s (%s): no roam", mn, ap_node.name, bssid)
     else:
         from harness.wifi.errors import WifiError
         try:
@@ -106,10 +107,10 @@ def roam_attach(backend, mn: str, router: str, timeout: float = ROAM_TIMEOUT) ->
             station.roam(bssid)
     station.wait_connected(bssid, timeout=timeout)
     up = time.time()
-    roam = _roam_from_log(station, bssid) if node.station.log else None
+    roam = _roam_from_log(station, bssid, mark) if mark is not None else None
     _move_member(spec, mn, iface, link)
     log.info("%s roamed to %s (%s, %s) in %.0f ms (host), %s", mn, ap_node.name, bssid, link,
-             1000 * (up - down), f"{roam['duration_ms']:.0f} ms (station log)" if roam else "no station log")
+             1000 * (up - down), f"{roam['duration_ms']:.0f} ms (station log)" if roam else "no roam logged")
     return AttachResult(mn, router, link, down, up, roam=roam)
 
 
@@ -121,7 +122,8 @@ def _move_member(spec, mn: str, iface, link: str) -> None:
         spec.links[link].members[mn] = iface
 
 
-def _roam_from_log(station, bssid: str, since: float | None = None) -> dict | None:
+def _roam_from_log(station, bssid: str, since: float) -> dict | None:
+    """The last (re)association with ``bssid`` the station logged after ``since`` (station clock), if any."""
     roams = [r for r in station.roams(since) if r.bssid.lower() == bssid]
     if not roams:
         return None
@@ -130,9 +132,18 @@ def _roam_from_log(station, bssid: str, since: float | None = None) -> dict | No
             "duration_ms": round(r.duration_ms, 3), "source": "station log (wpa_supplicant -t)"}
 
 
-def wait_reassociated(backend, mn: str, away_from: str, timeout: float = ROAM_TIMEOUT) -> AttachResult:
+def log_mark(backend, mn: str) -> float | None:
+    """The station-clock time of the last event in ``mn``'s station log (None without a log): the ``since`` of a
+    reassociation about to be caused."""
+    node = backend.spec.nodes[mn]
+    return station_of(node, backend.driver(mn)).log_mark() if node.station and node.station.log else None
+
+
+def wait_reassociated(backend, mn: str, away_from: str, since: float | None,
+                      timeout: float = ROAM_TIMEOUT) -> AttachResult:
     """After ``mn``'s access point (BSSID ``away_from``) failed: wait until its station is associated with another
-    access point of the testbed; the result names that AP's link and, from the station's log, the reconnection."""
+    access point of the testbed; the result names that AP's link and the reconnection the station logged after
+    ``since`` (:func:`log_mark`, taken before the failure)."""
     spec = backend.spec
     node = spec.nodes[mn]
     station = station_of(node, backend.driver(mn))
@@ -155,8 +166,8 @@ def wait_reassociated(backend, mn: str, away_from: str, timeout: float = ROAM_TI
         raise TestbedError(f"{mn} associated with {bssid}, which is not an access point of testbed {spec.name!r}")
     link = next(iter(ap.interfaces.values())).link
     _move_member(spec, mn, iface, link)
-    roam = _roam_from_log(station, bssid) if node.station.log else None
+    roam = _roam_from_log(station, bssid, since) if since is not None else None
     router = spec.advertising_router(link)
     log.info("%s reassociated with %s (%s, %s) after %s failed: %s", mn, ap.name, bssid, link, away_from,
-             f"{roam['duration_ms']:.0f} ms (station log)" if roam else "no station log")
+             f"{roam['duration_ms']:.0f} ms (station log)" if roam else "no reconnection logged")
     return AttachResult(mn, router.name if router else link, link, down, up, roam=roam)

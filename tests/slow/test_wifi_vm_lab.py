@@ -69,7 +69,8 @@ def test_moves_with_real_roams_keep_the_flows(run: dict) -> None:
     t = _test(run, "HMIP-IOP-MOVE-001")
     assert t["verdict"] == "PASS", f"{t['verdict']}: {t['reason']}"
     m = t["measurements"]
-    for phase in ("attach", "intra-domain move to ar2", "inter-domain move to ar3"):
+    # the first attach is a roam only when the station had associated elsewhere at start (no roam, no figure)
+    for phase in ("intra-domain move to ar2", "inter-domain move to ar3"):
         roam = m.get(f"roam/{phase}")
         assert roam is not None, f"no roam time for {phase}: {sorted(m)}"
         assert 0 < roam["value"] < 5000 and roam["unit"] == "ms", roam
