@@ -587,6 +587,16 @@ class PlayedMaps:
     def home(self, since: float = 0.0) -> list[Answer]:
         return [a for a in self.answers if not a.local and a.bu.time >= since]
 
+    def bound(self, map_address: str) -> list[Answer]:
+        """The registrations (lifetime above 0) ``map_address`` answered with a binding, in order."""
+        return [a for a in self.local(map_address) if a.bu.lifetime > 0 and a.granted]
+
+    def registered(self, map_address: str) -> bool:
+        """The MN holds a binding at ``map_address`` and, when it has a home agent, sent it a home BU from an
+        RCoA of that MAP's prefix."""
+        return bool(self.bound(map_address)) and (self.bench.home_agent is None or any(
+            in_prefix(h.bu.coa, prefix64(map_address)) for h in self.home()))
+
 
 # -- the correspondents' side of return routability (RFC 6275 §5.2, §6.1.5, §6.1.6, §6.2.7) --------------------
 _NONCE_INDEX = 7  # the single nonce index the played correspondents use

@@ -88,13 +88,12 @@ def test_eager_and_lazy(bench, judge) -> None:
     react = bench.react_timeout
 
     def registered() -> bool:
-        return bool([x for x in maps.local(MAP_A) if x.bu.lifetime > 0 and x.granted]) and (
-            bench.home_agent is None or any(in_prefix(h.bu.coa, prefix64(MAP_A)) for h in maps.home()))
+        return maps.registered(MAP_A)
 
     judge.step("1. R1 advertises MAP-A (Dist 1, Pref 10); register with MAP-A")
     maps.serve(bench.advertise(maps=[old]), 2 * react, until=registered)
     judge.require(registered(), "the MN did not register with MAP-A (and its HA)")
-    first = next(x for x in maps.local(MAP_A) if x.bu.lifetime > 0 and x.granted)
+    first = maps.bound(MAP_A)[0]
     rcoa_a = first.bu.hao
     judge.step(f"registered with MAP-A: RCoA {rcoa_a}, LCoA {first.bu.ip.src}, granted {first.granted} s")
 

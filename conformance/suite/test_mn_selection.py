@@ -187,14 +187,12 @@ def test_preference_zero_on_map_in_use(bench, judge) -> None:
     react = bench.react_timeout
 
     def registered() -> bool:
-        local = [x for x in maps.local(MAP_A) if x.bu.lifetime > 0 and x.granted]
-        return bool(local) and (bench.home_agent is None or any(in_prefix(h.bu.coa, prefix64(MAP_A))
-                                                                 for h in maps.home()))
+        return maps.registered(MAP_A)
 
     judge.step("1. R1 advertises MAP-A (Dist 2, Pref 15) and MAP-B (Dist 1, Pref 10); register with MAP-A")
     maps.serve(bench.advertise(maps=[a15, b]), 2 * react, until=registered)
     judge.require(registered(), "the MN did not register with MAP-A (and its HA), the MAP both rules choose")
-    first = next(x for x in maps.local(MAP_A) if x.bu.lifetime > 0 and x.granted)
+    first = maps.bound(MAP_A)[0]
     rcoa = first.bu.hao
     judge.step(f"registered with MAP-A: RCoA {rcoa}, LCoA {first.bu.ip.src}, granted {first.granted} s")
 
