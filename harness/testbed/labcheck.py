@@ -136,23 +136,14 @@ def _hostport(host: str | None, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def access_of(node: Node) -> str:
-    """How ``node`` is reached, for humans (no credentials)."""
+def access_of(node: Node, detail: bool = True) -> str:
+    """How ``node`` is reached, for humans (no credentials); ``detail``: with the SSH user and the baud rate."""
     m = node.management
     if m.type == "ssh":
-        return f"ssh {m.user}@{_hostport(m.host, m.port)}"
+        return f"ssh {m.user + '@' if detail else ''}{_hostport(m.host, m.port)}"
     if m.type == "serial":
-        return f"serial {m.device} ({m.baudrate} baud)"
+        return f"serial {m.device}" + (f" ({m.baudrate} baud)" if detail else "")
     return f"local, netns {m.netns}" if m.netns else "local"
-
-
-def _target(node: Node) -> str:
-    m = node.management
-    if m.type == "ssh":
-        return f"ssh {_hostport(m.host, m.port)}"
-    if m.type == "serial":
-        return f"serial {m.device}"
-    return f"local netns {m.netns}" if m.netns else "local"
 
 
 _CONNECT_PREFIX = re.compile(r"^(connect to \S+( in netns \S+)?|cannot open console \S+):?\s*")
@@ -193,7 +184,7 @@ def describe_failure(node: Node, exc: BaseException, timeout: float, elapsed: fl
     else:
         kind = "ERROR"
         message = f"{type(exc).__name__}: {message}"
-    return f"{kind}: {_target(node)}: {message}"
+    return f"{kind}: {access_of(node, detail=False)}: {message}"
 
 
 def _first_line(text: str, limit: int = 160) -> str:

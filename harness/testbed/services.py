@@ -171,6 +171,12 @@ done
 """
 
 
+def login_shim(credentials: str, hostname: str) -> str:
+    """The login(1) look-alike a serial console runs: it reads the user and password from ``credentials`` (a
+    0600 file with two lines) and starts an interactive bash once they match."""
+    return _LOGIN_SHIM.format(creds=shlex.quote(credentials), hostname=shlex.quote(hostname))
+
+
 def start_console_double(
     netns: str | None,
     workdir: Path,
@@ -195,7 +201,7 @@ def start_console_double(
     _write_private(creds, f"{user}\n{password}\n".encode())
     shim = workdir / "login-shim.sh"
     shim.write_text(
-        _LOGIN_SHIM.format(creds=shlex.quote(str(creds)), hostname=shlex.quote(hostname))
+        login_shim(str(creds), hostname)
     )
     shim.chmod(0o700)
     log_path = workdir / "socat.log"
