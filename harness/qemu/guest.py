@@ -45,6 +45,7 @@ __all__ = ["GuestImage", "GuestResult", "QEMU", "build_guest", "default_cache_di
 QEMU = "qemu-system-x86_64"
 QEMU_PACKAGE = "qemu-system-x86"
 GUEST_RESULTS = "/hm/results"
+GUEST_ENV = "/run/hm-env.sh"  # the guest's environment for the script and later logins
 MODROOT = "/run/hm-modroot"
 TAIL_LINES = 40
 
@@ -198,10 +199,14 @@ def _stage2(plan: list[tuple[str, Path]], tags: dict[str, str]) -> str:
         f"printf '#!/bin/sh\\nexec /usr/sbin/modprobe -d {MODROOT} \"$@\"\\n' > /run/hm-bin/modprobe",
         "$B chmod 755 /run/hm-bin/modprobe",
         "echo /run/hm-bin/modprobe > /proc/sys/kernel/modprobe",
+        # the environment of the script, also kept for later logins (SSH sessions: `. /run/hm-env.sh`)
+        "cat > " + GUEST_ENV + " <<'HMENV'",
         f"export PATH=/run/hm-bin:{q(os.path.dirname(sys.executable))}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "export HOME=/root LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 HMIPV6_GUEST=1",
         f"export HMIPV6_RESULTS={GUEST_RESULTS} HMIPV6_PROJECT={q(str(paths.ROOT))} PYTHON={q(sys.executable)}",
         f"export PYTHONPATH={q(str(paths.ROOT))}",
+        "HMENV",
+        f". {GUEST_ENV}",
         "ip link set lo up 2>/dev/null",
         f"$B mkdir -p {GUEST_RESULTS}; cd {GUEST_RESULTS}",
         "sh=/bin/sh; [ -x /usr/bin/bash ] && sh=/usr/bin/bash",

@@ -30,6 +30,7 @@ import hashlib
 import json
 import logging
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -39,10 +40,12 @@ from harness.drivers.netns_exec import NetnsExecDriver
 from harness.drivers.serial import SerialDriver
 from harness.drivers.ssh import SshDriver
 from harness.errors import DriverError, TestbedError
+from harness.qemu.guest import GUEST_ENV, GUEST_RESULTS
 from harness.testbed import runstate, wifi
 from harness.testbed.backend import AttachResult, TestbedBackend
 from harness.testbed.model import Node, Testbed
 from harness.testbed.netns_backend import _run
+from harness.testbed.wifivm_guest import fill_wifi_defaults, wifi_dir
 
 log = logging.getLogger("harness.testbed.wifivm")
 
@@ -63,6 +66,7 @@ class WifiVmTestbed(TestbedBackend):
 
     def __init__(self, spec: Testbed, edition: str = "rfc4140", cache_dir: Path | None = None) -> None:
         super().__init__(spec)
+        fill_wifi_defaults(spec)  # the guest does the same: drivers and programs agree on control directories
         self.edition = edition
         self.cache_dir = cache_dir
         self.state: runstate.RunState | None = None
@@ -135,7 +139,7 @@ class WifiVmTestbed(TestbedBackend):
         t = time.monotonic()
         self.report_progress(f"virtual Wi-Fi lab: booted in {self.timings['boot']:.1f} s; building the topology in the "
                              "guest (namespaces, hwsim radios, hostapd, wpa_supplicant, reference daemons: about 40 s) ...")
-        self._start_agent([tp for tp in taps], tester)
+        self._start_agent(taps, tester)
         self.timings["topology"] = time.monotonic() - t
         state.complete = True
         state.save()
@@ -164,11 +168,9 @@ class WifiVmTestbed(TestbedBackend):
         tester_macs = {}
         if tester is not None:
             tester_macs = {i.link: tp.mac for i, tp in zip(tester.interfaces.values(), taps)}
-        python = self._guest_python()
         self._agent = drv.exec_channel(
-            f"cd /hm/results && export PATH=/run/hm-bin:$PATH HOME=/root LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 "
-            f"PYTHONPATH={self._project()} && exec {python} -m harness.testbed.wifivm_guest "
-            "2>>/hm/results/agent.log")
+            f"cd {GUEST_RESULTS} && . {GUEST_ENV} && exec {sys.executable} -m harness.testbed.wifivm_guest "
+            f"2>>{GUEST_RESULTS}/agent.log")
         reply = self._ask({"op": "up", "testbed": "/hm/testbed.yaml", "edition": self.edition,
                            "tester_macs": tester_macs}, AGENT_TIMEOUT)
         self._netns = reply["netns"]
@@ -186,16 +188,6 @@ class WifiVmTestbed(TestbedBackend):
             else:  # the guest's SSH server; the node's namespace in the guest is netns_of(node)
                 m.type, m.host, m.port, m.user = "ssh", "127.0.0.1", self.vm.ssh_port, "root"
         log.info("guest topology %s built in %.1f s (guest time)", reply["prefix"], reply.get("seconds", 0))
-
-    @staticmethod
-    def _guest_python() -> str:
-        import sys
-        return sys.executable
-
-    @staticmethod
-    def _project() -> str:
-        from harness import paths
-        return str(paths.ROOT)
 
     def _ask(self, msg: dict, timeout: float = 30.0) -> dict:
         """Send the agent one request and return its reply (raises TestbedError with the agent's error)."""
@@ -262,13 +254,11 @@ class WifiVmTestbed(TestbedBackend):
 
     def crash_access_point(self, node: str) -> None:
         """Kill the AP's hostapd (SIGKILL, by the PID it wrote): its BSS vanishes at once."""
-        from harness.testbed.wifivm_guest import wifi_dir
         d = wifi_dir(node)
         self.driver(node).run(f"kill -KILL $(cat {d}/hostapd.pid)", timeout=30).check()
 
     def restore_access_point(self, node: str, timeout: float = 60.0) -> None:
         """Start the AP's hostapd again with its configuration and wait until it reports the BSS enabled."""
-        from harness.testbed.wifivm_guest import wifi_dir
         d = wifi_dir(node)
         self.driver(node).run(f"hostapd -B -t -P {d}/hostapd.pid -f {d}/hostapd.log {d}/hostapd.conf",
                               timeout=timeout).check()

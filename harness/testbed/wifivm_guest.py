@@ -44,11 +44,23 @@ def wifi_dir(node: str) -> str:
     return f"/run/hm-wifi/{node}"
 
 
-def hostapd_conf(node: Node, wired: str) -> str:
+def fill_wifi_defaults(spec: Testbed) -> None:
+    """Give every access point and station of the lab its own control directory (and the station a log) in the
+    guest where the file names none: ``/run`` is shared by all namespaces, so the programs' defaults would collide.
+    Applied to the testbed on the host (the drivers) and in the guest (the programs) alike."""
+    for node in spec.nodes.values():
+        if node.ap is not None and node.ap.ctrl_dir is None:
+            node.ap.ctrl_dir = f"{wifi_dir(node.name)}/hostapd"
+        if node.station is not None:
+            node.station.ctrl_dir = node.station.ctrl_dir or f"{wifi_dir(node.name)}/wpa_supplicant"
+            node.station.log = node.station.log or f"{wifi_dir(node.name)}/wpa_supplicant.log"
+
+
+def hostapd_conf(node: Node) -> str:
     ap = node.ap
     lines = [f"interface={ap.interface}", "driver=nl80211", "bridge=br0", f"ssid={ap.ssid}",
              f"hw_mode={'a' if ap.channel > 14 else 'g'}", f"channel={ap.channel}",
-             f"ctrl_interface={ap.ctrl_dir or wifi_dir(node.name) + '/hostapd'}", "ctrl_interface_group=0",
+             f"ctrl_interface={ap.ctrl_dir}", "ctrl_interface_group=0",
              "ap_max_inactivity=3600", "logger_stdout=-1", "logger_stdout_level=1"]
     if ap.bssid:
         lines.append(f"bssid={ap.bssid}")
@@ -64,7 +76,7 @@ def wpa_conf(node: Node, spec: Testbed) -> str:
     psk = next((a.ap.passphrase for a in aps if a.ap.ssid == ssid and a.ap.passphrase is not None), None)
     network = [f'    ssid="{ssid}"', "    scan_ssid=1"]
     network += [f'    psk="{psk.reveal()}"', "    key_mgmt=WPA-PSK"] if psk else ["    key_mgmt=NONE"]
-    return (f"ctrl_interface={st.ctrl_dir or wifi_dir(node.name) + '/wpa_supplicant'}\n"
+    return (f"ctrl_interface={st.ctrl_dir}\n"
             "ap_scan=1\nfast_reauth=1\n"
             "network={\n" + "\n".join(network) + "\n}\n")
 
@@ -81,6 +93,7 @@ class GuestWifiTestbed(NetnsTestbed):
         for node in spec.nodes.values():  # reached through the guest's own SSH/serial + ip netns exec
             node.management.type = "local"
         spec.backend = "netns"
+        fill_wifi_defaults(spec)
         self.tester_macs = tester_macs
         super().__init__(spec, edition=edition)
 
@@ -183,7 +196,7 @@ class GuestWifiTestbed(NetnsTestbed):
              "link add br0 type bridge ageing_time 0 mcast_snooping 0 stp_state 0 forward_delay 0\n"
              f"link set {wired} master br0\nlink set br0 up\n", f"{node.name}: bridge")
         conf = Path(d) / "hostapd.conf"
-        conf.write_text(hostapd_conf(node, wired))
+        conf.write_text(hostapd_conf(node))
         proc = subprocess.Popen(["ip", "netns", "exec", ns, "hostapd", "-t", "-P", f"{d}/hostapd.pid",
                                  "-f", f"{d}/hostapd.log", str(conf)],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -197,13 +210,13 @@ class GuestWifiTestbed(NetnsTestbed):
         ns, d = self.netns_of(node.name), wifi_dir(node.name)
         conf = Path(d) / "wpa_supplicant.conf"
         conf.write_text(wpa_conf(node, self.spec))
-        logfile = node.station.log or f"{d}/wpa_supplicant.log"
+        logfile = node.station.log
         proc = subprocess.Popen(["ip", "netns", "exec", ns, "wpa_supplicant", "-i", node.station.interface,
                                  "-c", str(conf), "-D", "nl80211", "-t", "-f", logfile, "-P", f"{d}/wpa_supplicant.pid"],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
         self._started(proc, f"wpa_supplicant {node.name}")
-        ctrl = Path(node.station.ctrl_dir or f"{d}/wpa_supplicant") / node.station.interface
+        ctrl = Path(node.station.ctrl_dir) / node.station.interface
         self._wait(ctrl.exists, proc, f"wpa_supplicant on {node.name}", logfile)
 
     @staticmethod
