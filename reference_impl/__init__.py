@@ -7,4 +7,4 @@ imports scapy or the harness.
 
 from __future__ import annotations
 
-__all__ = ["ar", "map", "wire"]
+__all__ = ["ar", "ipsec", "map", "security", "wire"]

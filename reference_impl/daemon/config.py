@@ -20,6 +20,7 @@ from ..editions import EDITIONS
 from ..ha.config import HaConfig
 from ..homelink import INFINITE as HOME_INFINITE
 from ..map.config import MapConfig
+from ..security import IpsecSecurity, NullSecurity, SaConfigError, security_from_config
 from ..wire.addresses import ip6, ip6_prefix
 from ..wire.icmpv6 import MapOption, PrefixInformation
 
@@ -37,6 +38,7 @@ class DaemonConfig:
     control_socket: str
     log_file: str | None
     section: dict[str, Any]
+    security: dict[str, Any] | None = None  # the top-level ``security:`` section (MAP and MN: IPsec SA pairs)
 
 
 ROLES = ("map", "ar", "mn", "ha", "cn")
@@ -54,7 +56,7 @@ def load_config(path: str) -> DaemonConfig:
     role = doc.get("role")
     if role not in ROLES:
         raise ConfigError(path, f"role must be one of {', '.join(ROLES)}, got {role!r}")
-    unknown = set(doc) - {"role", "edition", "control_socket", "log_file", role}
+    unknown = set(doc) - {"role", "edition", "control_socket", "log_file", "security", role}
     if unknown:
         raise ConfigError(path, f"unknown keys: {', '.join(sorted(unknown))}")
     edition = doc.get("edition", "rfc4140")
@@ -65,7 +67,19 @@ def load_config(path: str) -> DaemonConfig:
     section = doc.get(role)
     if not isinstance(section, dict):
         raise ConfigError(path, f"missing section '{role}'")
-    return DaemonConfig(path, role, edition, str(doc["control_socket"]), doc.get("log_file"), section)
+    if "security" in doc and role not in ("map", "mn"):
+        raise ConfigError(path, f"security: only the MAP and the mobile node protect signalling (base §12.1), "
+                                f"not the {role}")
+    return DaemonConfig(path, role, edition, str(doc["control_socket"]), doc.get("log_file"), section,
+                        doc.get("security"))
+
+
+def signalling_security(cfg: DaemonConfig) -> NullSecurity | IpsecSecurity:
+    """The security seam the ``security:`` section asks for; a refused SA is a :class:`ConfigError`."""
+    try:
+        return security_from_config(cfg.security, cfg.role)
+    except SaConfigError as exc:
+        raise ConfigError(cfg.path, str(exc)) from None
 
 
 def _check_keys(path: str, where: str, spec: dict[str, Any], allowed: set[str]) -> None:

@@ -7,6 +7,7 @@
     hmipv6-ctl --config FILE map-readdress "OLD NEW"   # AR: advertise a configured MAP under a new address
     hmipv6-ctl --config FILE add-correspondent ADDRESS # MN: start route optimisation with a correspondent
     hmipv6-ctl --config FILE forget-nonces        # CN: drop its return-routability nonces
+    hmipv6-ctl --config FILE sa-add JSON          # MAP: install a manually keyed SA pair (refused: null auth)
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     target.add_argument("--config", help="the daemon's configuration file (names its control socket)")
     target.add_argument("--socket", help="the control socket itself")
     p.add_argument("command", choices=("show", "set-preference", "map-down", "map-up", "map-readdress",
-                                       "add-correspondent", "forget-nonces"))
+                                       "add-correspondent", "forget-nonces", "sa-add"))
     p.add_argument("argument", nargs="?")
     args = p.parse_args(argv)
     path = args.socket or load_config(args.config).control_socket

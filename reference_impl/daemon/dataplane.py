@@ -269,7 +269,7 @@ DATA_PLANES = ("userspace", "seg6", "ip6tnl")
 def open_table(name: str, own: set[bytes], data_plane: str) -> Table:
     """The daemon's nftables table (replacing a stale copy) and, for ``ip6tnl``, the tunnel device.  Raises
     :class:`NftError` or :class:`KernelSupportError` with nothing left behind."""
-    table = Table(name, [fmt(a) for a in own])
+    table = Table(name, [fmt(a) for a in own], l4protos=(41, 135, 50, 51))  # ESP/AH: protected BUs (base §12.1)
     if data_plane == "ip6tnl":
         try:
             prepare_ip6tnl()

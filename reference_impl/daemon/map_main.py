@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Callable
 
 from ..map.core import MapCore
-from .config import ConfigError, load_config, map_config
+from ..security import IpsecSecurity, SaPair
+from .config import ConfigError, load_config, map_config, signalling_security
 from .advertiser import MapWithAdvertiser, advertiser
 from .dataplane import DATA_PLANES, KernelSupportError, attach_plane, close_plane, flush_ip6tnl, open_table
 from .linkio import LinkSocket
@@ -16,9 +18,11 @@ from .nft import NftError
 from .runner import Daemon, open_log, signalling_filter
 
 # the MAP core's frames: Mobility Headers, Neighbor Solicitations and Advertisements
-_signalling = signalling_filter(protocols=frozenset({135}), icmp_types=frozenset({135, 136}))
-_with_rs = signalling_filter(protocols=frozenset({135}), icmp_types=frozenset({133, 135, 136}))
-_with_rs_ra = signalling_filter(protocols=frozenset({135}), icmp_types=frozenset({133, 134, 135, 136}))
+# the MAP core's frames: Mobility Headers (plain or in ESP/AH), Neighbor Solicitations and Advertisements
+_MH = frozenset({135, 50, 51})
+_signalling = signalling_filter(protocols=_MH, icmp_types=frozenset({135, 136}))
+_with_rs = signalling_filter(protocols=_MH, icmp_types=frozenset({133, 135, 136}))
+_with_rs_ra = signalling_filter(protocols=_MH, icmp_types=frozenset({133, 134, 135, 136}))
 
 
 def main(argv: list[str] | None = None, core_factory: Callable[..., MapCore] = MapCore) -> int:
@@ -44,11 +48,13 @@ def main(argv: list[str] | None = None, core_factory: Callable[..., MapCore] = M
                                     *(a["iface"] for a in advertise), *relay_from]))
         links = {name: LinkSocket(name) for name in names if name}
         core_cfg = map_config(cfg, {n: link.mac for n, link in links.items()})
+        security = signalling_security(cfg)
     except (ConfigError, OSError) as exc:
         print(f"hmipv6-map: {exc}", file=sys.stderr)
         return 2
     log = open_log("map", cfg.log_file)
     core = core_factory(core_cfg, cfg.edition)
+    core.security = security
     own = {core_cfg.address, *core_cfg.extra_addresses}
     try:  # before the control socket exists: a kernel without ip6tnl is a one-line error
         table = open_table("hmipv6_map", own, data_plane)
@@ -65,7 +71,7 @@ def main(argv: list[str] | None = None, core_factory: Callable[..., MapCore] = M
     try:
         frames = _with_rs_ra if relay_from else _with_rs if advertise else _signalling
         daemon = Daemon("map", driven, links, log, cfg.control_socket, frames,
-                        commands={"set-preference": set_preference})
+                        commands={"set-preference": set_preference, "sa-add": lambda now, arg: add_sa(core, arg)})
     except OSError as exc:  # the control socket's directory is missing or not writable
         table.remove()
         if data_plane == "ip6tnl":
@@ -80,6 +86,16 @@ def main(argv: list[str] | None = None, core_factory: Callable[..., MapCore] = M
         table.remove()
         close_plane(plane)
     return 0
+
+
+def add_sa(core: MapCore, arg: object) -> dict[str, object]:
+    """``sa-add JSON``: install a manually keyed SA pair at run time (what IKEv2 would do), with the checks the
+    configuration file gets -- an ESP pair with null authentication is refused (base §12.1)."""
+    if not isinstance(core.security, IpsecSecurity):
+        return {"ok": False, "error": "IPsec is off in this MAP's configuration"}
+    pair = SaPair.from_config(json.loads(str(arg)), "sa-add")
+    core.security.add(pair)
+    return {"ok": True, "added": pair.name}
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from ..mn.core import MnCore
 from ..mn.dataplane import Paths, incoming, outgoing, upper_layer_mtu
 from ..wire import fmt
 from ..wire.addresses import ip6
-from .config import ConfigError, DaemonConfig, load_config
+from .config import ConfigError, DaemonConfig, load_config, signalling_security
 from .linkio import LinkSocket
 from .nft import NftError, Table
 from .runner import Daemon, JsonLog, open_log
@@ -267,6 +267,7 @@ def main(argv: list[str] | None = None, core_factory: Callable[..., MnCore] = Mn
         tun_name, table_id = str(cfg.section.get("tun", "mip6tun")), str(cfg.section.get("table", 1999))
         link = LinkSocket(str(cfg.section.get("iface")))
         core_cfg = mn_config(cfg, link.mac)
+        security = signalling_security(cfg)
         tun = TunDevice(tun_name)
     except (ConfigError, OSError, TunError) as exc:
         if link is not None:
@@ -278,8 +279,9 @@ def main(argv: list[str] | None = None, core_factory: Callable[..., MnCore] = Mn
     if "link_up_at_start" not in cfg.section:  # router discovery at start only with a carrier
         core_cfg = dataclasses.replace(core_cfg, link_up_at_start=carrier.up)
     core = core_factory(core_cfg, cfg.edition)
+    core.security = security
     try:
-        table = Table("hmipv6_mn", [fmt(core_cfg.home_address)], l4protos=(41, 135), first_headers=(43, 60))
+        table = Table("hmipv6_mn", [fmt(core_cfg.home_address)], l4protos=(41, 135, 50, 51), first_headers=(43, 60))
     except NftError as exc:
         link.close()
         tun.close()

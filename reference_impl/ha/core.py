@@ -36,7 +36,7 @@ from typing import Any
 from ..actions import log as _log
 from ..actions import Action, HaBindingAdded, HaBindingRemoved, HaBindingUpdated, Send
 from ..map.binding_cache import Binding, BindingCache, seq_newer
-from ..security import NullSecurity, SignallingSecurity
+from ..security import NullSecurity, SecurityDrop, SignallingSecurity
 from .. import homelink
 from ..timers import TimerQueue
 from ..wire.addresses import (
@@ -140,6 +140,10 @@ class HaCore:
     def handle(self, now: float, iface: str, packet: Packet) -> list[Action]:
         """Process one received, decoded packet (``iface``: where it arrived)."""
         actions = self.start(now) + self._run_timers(now)
+        try:  # MN-HA IPsec (RFC 6275 §5.1) is not implemented: the seam is NullSecurity unless a test plugs one in
+            packet, _ = self.security.open(packet)
+        except SecurityDrop as exc:
+            return actions + self._discard(f"IPsec: {exc}", packet)
         msg = packet.payload
         if isinstance(msg, BindingUpdate):
             actions += self._on_bu(now, iface, packet, msg)
@@ -201,8 +205,6 @@ class HaCore:
         cfg = self.config
         if packet.dst not in self._own:
             return [_log("bu_ignored", reason="not addressed to this home agent", dst=packet.dst)]
-        if not self.security.verify(packet, iface):
-            return self._discard("security verification failed (RFC 6275 §5.1)", packet)
         home = packet.home_address
         if home is None:
             if not (bu.lifetime == 0 and cfg.on_home_prefix(packet.src)):
@@ -339,7 +341,7 @@ class HaCore:
             options = (BindingRefreshAdvice(refresh // 4),)
         ba = BindingAcknowledgement(status, req.message.seq if seq is None else seq, units, 0, options)
         rh2 = req.home if req.has_hao else None
-        packet = self.security.protect(Packet(req.dst, req.src, ba, hop_limit=64, rh2_address=rh2))
+        packet = self.security.protect(Packet(req.dst, req.src, ba, hop_limit=64, rh2_address=rh2), None)
         sent = self.counters["ba_sent"]
         sent[str(status)] = sent.get(str(status), 0) + 1
         return [_log("ba_sent", status=status, home_address=req.home, dst=req.src, seq=ba.seq, lifetime=units * 4),

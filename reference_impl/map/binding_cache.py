@@ -29,6 +29,7 @@ class Binding:
     bu_source: bytes  # where BAs go (RFC 6275 §9.5.4)
     h_flag: bool
     optimistic: bool = False  # DAD still running after an optimistic accept
+    sa: str | None = None  # the SA pair that installed it (base §12.1); None without IPsec
 
 
 @dataclass(slots=True)

@@ -26,7 +26,7 @@ from typing import Any
 from ..actions import log as _log
 from ..actions import Action, BindingAdded, BindingRemoved, BindingUpdated, Send
 from ..editions import check_edition
-from ..security import NullSecurity, SignallingSecurity
+from ..security import NullSecurity, SecurityDrop, SignallingSecurity
 from .. import homelink
 from ..timers import TimerQueue
 from ..wire.addresses import (
@@ -104,9 +104,13 @@ class MapCore:
     def handle(self, now: float, iface: str, packet: Packet) -> list[Action]:
         """Process one received, decoded packet (``iface``: where it arrived)."""
         actions = self.start(now) + self._run_timers(now)
+        try:
+            packet, sa = self.security.open(packet)
+        except SecurityDrop as exc:
+            return actions + self._discard(f"IPsec: {exc}", packet)
         msg = packet.payload
         if isinstance(msg, BindingUpdate):
-            actions += self._on_bu(now, iface, packet, msg)
+            actions += self._on_bu(now, iface, packet, msg, sa)
         elif iface == self.config.home_iface and isinstance(msg, NeighborSolicitation):
             actions += self._on_ns(now, packet, msg)
         elif iface == self.config.home_iface and isinstance(msg, NeighborAdvertisement):
@@ -185,15 +189,21 @@ class MapCore:
         self.counters["bu_discarded"] += 1
         return [_log("bu_discarded", reason=reason, src=packet.src, home_address=packet.home_address)]
 
-    def _on_bu(self, now: float, iface: str, packet: Packet, bu: BindingUpdate) -> list[Action]:
+    def _on_bu(self, now: float, iface: str, packet: Packet, bu: BindingUpdate, sa: str | None) -> list[Action]:
         self.counters["bu_received"] += 1
         if packet.dst not in self._own:
             return [_log("bu_ignored", reason="not addressed to this MAP", dst=packet.dst)]
-        if not self.security.verify(packet, iface):
-            return self._discard("security verification failed (§12)", packet)
+        if sa is None and self.security.required:
+            return self._discard("unprotected BU (base §12.1: binding updates between the MAP and the mobile "
+                                 "node MUST be protected with either AH or ESP in transport mode)", packet)
         home = packet.home_address
         if home is None:
             return self._discard("no Home Address option (base §6.1: the RCoA is carried in it)", packet)
+        owner = self._owner(home)
+        if owner is not False and owner != sa:
+            return self._discard(f"BU for an RCoA bound under SA {owner!r} arrived under SA {sa!r} (base §12.1: "
+                                 "a BU for an RCoA must come from the mobile node that established the SA "
+                                 "for that RCoA)", packet)
         if not is_unicast_routable(home):
             return self._discard("home address not unicast routable (RFC 6275 §9.5.1)", packet)
         coa = bu.alternate_coa or packet.src
@@ -203,7 +213,7 @@ class MapCore:
             return self._discard("correspondent registration: no return routability at a MAP (RFC 6275 §9.5.1)",
                                  packet)
         req = LocalBU(bu, packet.src, packet.dst, home, coa, iface, now,
-                      home in self.cache.bindings, home in self._pending)
+                      home in self.cache.bindings, home in self._pending, sa)
         actions: list[Action] = []
         last = self.cache.last_seq(home)
         if last is not None and not seq_newer(bu.seq, last):
@@ -231,6 +241,14 @@ class MapCore:
             pending.bu = req  # answer the newest BU when DAD completes (any sequence number: no entry yet)
             return actions + [_log("dad_in_progress", rcoa=home, seq=bu.seq)]
         return actions + self._register(now, req)
+
+    def _owner(self, rcoa: bytes) -> str | None | bool:
+        """The SA pair under which the live or pending registration of ``rcoa`` was made, False if none."""
+        binding = self.cache.bindings.get(rcoa)
+        if binding is not None:
+            return binding.sa
+        pending = self._pending.get(rcoa)
+        return pending.bu.sa if pending is not None else False
 
     def _grant(self, req: LocalBU, now: float) -> tuple[int, int]:
         """(status 0 or 1, granted lifetime in 4 s units) per RFC 6275 §10.3.1."""
@@ -265,7 +283,7 @@ class MapCore:
         status, units = self._grant(req, now)
         lifetime = units * 4
         binding = Binding(req.rcoa, req.coa, req.message.seq, lifetime, now + lifetime, now, now, req.src,
-                          req.message.h, optimistic)
+                          req.message.h, optimistic, req.sa)
         self.cache.add(binding)
         self._timers.cancel(("tomb", req.rcoa))
         self._timers.set(("expire", req.rcoa), binding.expires)
@@ -315,7 +333,7 @@ class MapCore:
         if status < 128 and units and refresh is not None and refresh // 4 < units:
             options = (BindingRefreshAdvice(refresh // 4),)
         ba = BindingAcknowledgement(status, req.message.seq if seq is None else seq, units, 0, options)
-        packet = self.security.protect(Packet(req.dst, req.src, ba, hop_limit=64, rh2_address=req.rcoa))
+        packet = self.security.protect(Packet(req.dst, req.src, ba, hop_limit=64, rh2_address=req.rcoa), req.sa)
         sent = self.counters["ba_sent"]
         sent[str(status)] = sent.get(str(status), 0) + 1
         return [_log("ba_sent", status=status, rcoa=req.rcoa, dst=req.src, seq=ba.seq, lifetime=units * 4),
@@ -462,10 +480,11 @@ class MapCore:
             "address": fmt(self.config.address),
             "prefix": f"{fmt(self.config.prefix)}/{self.config.prefix_length}",
             "map_option": {"dist": opt.dist, "pref": opt.pref, "r": opt.r, "valid_lifetime": opt.valid_lifetime},
+            "security": self.security.snapshot(),
             "bindings": [
                 {"rcoa": fmt(b.rcoa), "lcoa": fmt(b.lcoa), "seq": b.seq, "lifetime": b.lifetime,
                  "remaining": max(0.0, b.expires - now), "expires_at": b.expires, "created_at": b.created,
-                 "refreshed_at": b.refreshed, "h_flag": b.h_flag, "optimistic": b.optimistic}
+                 "refreshed_at": b.refreshed, "h_flag": b.h_flag, "optimistic": b.optimistic, "sa": b.sa}
                 for b in sorted(self.cache.bindings.values(), key=lambda b: b.rcoa)
             ],
             "pending_dad": [

@@ -43,6 +43,7 @@ class LocalBU:
     now: float
     has_binding: bool  # a live binding exists for rcoa
     dad_pending: bool  # a registration for rcoa is waiting for DAD
+    sa: str | None = None  # the SA pair that protected it (None: unprotected, security off)
 
     @property
     def deregistration(self) -> bool:

@@ -58,7 +58,7 @@ from ..cn.rr import (
 )
 from ..editions import check_edition
 from ..map.config import INFINITE
-from ..security import NullSecurity, SignallingSecurity
+from ..security import NullSecurity, SecurityDrop, SignallingSecurity
 from ..timers import TimerQueue
 from ..wire.addresses import ALL_ROUTERS, fmt, fmt_mac, in_prefix, is_link_local, multicast_mac
 from ..wire.errors import DecodeError
@@ -206,8 +206,13 @@ class MnCore:
         actions: list[Action] = [_log("mn_started", edition=self.edition, home_address=cfg.home_address,
                                       home_agent=cfg.home_agent, iface=cfg.iface, lcoa_source=cfg.lcoa_source,
                                       map_selection=cfg.map_selection, hmipv6=cfg.hmipv6)]
-        actions.append(_log("deviation", clause="base §12 / RFC 5380 §12, RFC 4877",
-                            text="no IPsec: BUs to MAPs and the home agent are not protected (security seam)"))
+        if self.security.required:
+            actions.append(_log("deviation", clause="RFC 6275 §5.1, RFC 4877",
+                                text="BUs to MAPs are IPsec-protected with manually keyed SAs (no IKE); BUs to the "
+                                     "home agent are not protected"))
+        else:
+            actions.append(_log("deviation", clause="base §12 / RFC 5380 §12, RFC 4877",
+                                text="no IPsec: BUs to MAPs and the home agent are not protected (security seam)"))
         if cfg.home_agent is None and cfg.correspondents:
             actions.append(_log("route_optimisation_disabled", reason="no home agent: return routability needs "
                                                                       "the home address"))
@@ -776,7 +781,10 @@ class MnCore:
         if entry.kind == "map":
             # §4.1, §6.1: A and M set, RCoA in the Home Address option, LCoA as source, no Alternate CoA option
             bu = BindingUpdate(entry.seq, BU_A | BU_M, units)
-            return self.security.protect(Packet(entry.coa, entry.peer, bu, hop_limit=64, home_address=entry.home))
+            # base §12.1: protected with AH or ESP under the SA pair set up for the RCoA (None: none configured,
+            # the BU goes out plain and a MAP enforcing §12.1 drops it)
+            return self.security.protect(Packet(entry.coa, entry.peer, bu, hop_limit=64, home_address=entry.home),
+                                         self.security.pair_for(entry.peer, entry.home))
         if entry.kind == "ha":
             # RFC 6275 §11.7.1; §6.1: "the RCoA is used as the care-of address in the source address field"
             flags = BU_A | BU_H
@@ -785,7 +793,7 @@ class MnCore:
             options = (AlternateCareOfAddress(entry.coa),) if cfg.ha_alternate_coa else ()
             inner = Packet(entry.coa, entry.peer, BindingUpdate(entry.seq, flags, units, options), hop_limit=64,
                            home_address=entry.home)
-            return self._via(self.security.protect(inner), entry.coa)
+            return self._via(self.security.protect(inner, None), entry.coa)
         # correspondent registration (RFC 6275 §11.7.2, §5.2.6): Nonce Indices + Binding Authorization Data last
         assert entry.kbm is not None
         bu = BindingUpdate(entry.seq, BU_A, units, (NonceIndices(*entry.indices),))
@@ -847,9 +855,13 @@ class MnCore:
         return self._on_signal(now, p, via)
 
     def _on_signal(self, now: float, packet: Packet, via: tuple[bytes, ...]) -> list[Action]:
+        try:
+            packet, sa = self.security.open(packet)
+        except SecurityDrop as exc:
+            return [_log("ipsec_dropped", src=packet.src, dst=packet.dst, reason=str(exc))]
         msg = packet.payload
         if isinstance(msg, BindingAcknowledgement):
-            return self._on_ba(now, packet, msg, via)
+            return self._on_ba(now, packet, msg, via, sa)
         if isinstance(msg, MobilityUnknown):
             rr = decode_rr(msg)
             if isinstance(rr, HomeTest):
@@ -869,7 +881,8 @@ class MnCore:
         self.counters["ba_ignored"] += 1
         return [_log("ba_ignored", src=packet.src, rh2=packet.rh2_address, reason=reason)]
 
-    def _on_ba(self, now: float, packet: Packet, ba: BindingAcknowledgement, via: tuple[bytes, ...]) -> list[Action]:
+    def _on_ba(self, now: float, packet: Packet, ba: BindingAcknowledgement, via: tuple[bytes, ...],
+               sa: str | None = None) -> list[Action]:
         cfg = self.config
         src = packet.src
         entry = self.bul.get(("map", src)) or self.bul.get(("ha", src)) or self.bul.get(("cn", src))
@@ -886,8 +899,9 @@ class MnCore:
                 return self._ignore_ba(packet, "no type 2 routing header holding the home address (RFC 6275 §6.4)")
             if packet.dst != entry.coa:
                 return self._ignore_ba(packet, "not addressed to the registered care-of address")
-        if entry.kind in ("map", "ha") and not self.security.verify(packet, cfg.iface):
-            return self._ignore_ba(packet, "security verification failed")
+        if entry.kind == "map" and self.security.required and not self.security.permits(sa, src, entry.home):
+            return self._ignore_ba(packet, "not protected by the SA pair for this MAP and RCoA (base §12.1: binding "
+                                           "updates between the MAP and the mobile node MUST be protected)")
         if entry.kind == "cn" and ba.status not in (136, 137, 138):
             if entry.kbm is None or not verify(ba, entry.kbm, entry.coa, src):
                 return self._ignore_ba(packet, "Binding Authorization Data missing or invalid (RFC 6275 §11.7.3)")

@@ -124,7 +124,7 @@ def outgoing(paths: Paths, packet: bytes) -> bytes | None:
 
 def _is_signal(packet: bytes) -> bool:
     upper = fastpath.upper_layer(packet)
-    return upper is not None and upper[0] == _MH
+    return upper is not None and upper[0] in (_MH, 50, 51)  # plain or ESP/AH-protected (base §12.1)
 
 
 def _final(paths: Paths, original: bytes, packet: bytes, ours: set[bytes]) -> tuple[str, bytes]:

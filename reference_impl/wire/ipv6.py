@@ -33,7 +33,9 @@ __all__ = [
     "ETHERTYPE_IPV6",
     "Frame",
     "Ipv6Option",
+    "NH_AH",
     "NH_DSTOPTS",
+    "NH_ESP",
     "NH_HOPOPTS",
     "NH_ICMPV6",
     "NH_IPV6",
@@ -54,6 +56,8 @@ NH_IPV6 = 41
 NH_ROUTING = 43
 NH_ICMPV6 = 58
 NH_NONE = 59
+NH_ESP = 50
+NH_AH = 51
 NH_DSTOPTS = 60
 NH_MOBILITY = 135
 ETHERTYPE_IPV6 = 0x86DD
@@ -67,10 +71,15 @@ _ETH = struct.Struct("!6s6sH")
 
 @dataclass(slots=True, frozen=True)
 class RawPayload:
-    """An upper layer (or extension header) this codec does not interpret: next header value + bytes."""
+    """An upper layer (or extension header) this codec does not interpret: next header value + bytes.
+
+    ``headers``: for an Authentication Header (51) only, the IPv6 header and extension headers exactly as
+    received before it, which its ICV covers (RFC 4302 §3.3.3); ignored when encoding.
+    """
 
     next_header: int
     data: bytes = b""
+    headers: bytes = b""
 
 
 @dataclass(slots=True, frozen=True)
@@ -190,6 +199,8 @@ def decode_packet(data: bytes, *, verify_checksums: bool = True, offset: int = 0
     upper_at = base + pos
     payload: Payload
     if nh == NH_ICMPV6:
+        if len(upper) < 4:  # before the checksum: its field (the error's offset) must exist
+            raise DecodeError("icmpv6 header truncated", upper_at)
         if verify_checksums:
             csrc, cdst = pseudo_addresses(src, dst, home, rh2)
             if not verify_upper_layer_checksum(csrc, cdst, NH_ICMPV6, upper):
@@ -210,6 +221,8 @@ def decode_packet(data: bytes, *, verify_checksums: bool = True, offset: int = 0
         if _depth >= MAX_TUNNEL_DEPTH:
             raise DecodeError("ipv6-in-ipv6 nested too deep", upper_at)
         payload = decode_packet(upper, verify_checksums=verify_checksums, offset=upper_at, _depth=_depth + 1)
+    elif nh == NH_AH:
+        payload = RawPayload(nh, upper, bytes(data[: 40 + pos]))
     else:
         payload = RawPayload(nh, upper)
     return Packet(

@@ -14,6 +14,7 @@ from reference_impl import wire as w
 from reference_impl.actions import HaBindingAdded, HaBindingRemoved, HaBindingUpdated, Log, Send
 from reference_impl.ha import HaConfig, HaCore
 from reference_impl.map.binding_cache import BindingCache
+from reference_impl.security import SecurityDrop
 
 HA = w.ip6("2001:db8:7::1")
 HOME = w.ip6("2001:db8:7::aa")
@@ -251,10 +252,12 @@ def test_cache_full_130_and_security_seam():
     assert one_ba(core.handle(0.0, CORE_IF, bu(1, home=HOME2))).status == 130
 
     class Deny:
-        def verify(self, packet, iface):
-            return False
+        required = True
 
-        def protect(self, packet):
+        def open(self, packet):
+            raise SecurityDrop("denied")
+
+        def protect(self, packet, pair):
             return packet
 
     denied = HaCore(HaConfig(address=HA, home_iface=HOME_IF, link_address=HA_MAC, dad="off"), security=Deny())

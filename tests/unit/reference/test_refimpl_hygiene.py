@@ -39,7 +39,8 @@ def test_cores_are_sans_io(path):
 
 def test_importing_the_package_pulls_in_no_scapy():
     """Project rule, checked at run time in a fresh interpreter."""
-    code = ("import sys, reference_impl.wire, reference_impl.map, reference_impl.ar, reference_impl.actions; "
+    code = ("import sys, reference_impl.wire, reference_impl.map, reference_impl.ar, reference_impl.actions, "
+            "reference_impl.ipsec, reference_impl.security; "
             "assert not [m for m in sys.modules if m.startswith(('scapy', 'harness'))]")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 

@@ -10,6 +10,7 @@ import pytest
 from reference_impl import wire as w
 from reference_impl.actions import BindingAdded, BindingRemoved, BindingUpdated, Log, Send
 from reference_impl.map import MapConfig, MapCore, seq_newer
+from reference_impl.security import SecurityDrop
 
 MAP = w.ip6("2001:db8:f::1")
 RCOA = w.ip6("2001:db8:f::abcd")
@@ -519,27 +520,39 @@ def test_rfc5380_edition_logs_rcoa_allocation_deviation():
 # --- seams --------------------------------------------------------------------------------------------------------
 
 
-def test_security_seam_verify_and_protect():
-    """§12 seam: verify() sees each BU first (False -> discard), protect() each outgoing BA."""
+def test_security_seam_open_and_protect():
+    """§12 seam: open() sees each packet first (SecurityDrop -> discard; the SA pair it names travels with the
+    BU), protect() each outgoing BA under that pair; with ``required`` an unprotected BU is discarded."""
 
     class Recording:
-        def __init__(self, ok):
-            self.ok, self.protected = ok, []
+        def __init__(self, ok, required=False, pair=None):
+            self.ok, self.required, self.pair, self.protected = ok, required, pair, []
 
-        def verify(self, packet, iface):
-            return self.ok
+        def open(self, packet):
+            if not self.ok:
+                raise SecurityDrop("refused")
+            return packet, self.pair
 
-        def protect(self, packet):
-            self.protected.append(packet)
+        def protect(self, packet, pair):
+            self.protected.append((packet, pair))
             return dataclasses.replace(packet, hop_limit=7)
+
+        def snapshot(self):
+            return {}
 
     cfg = MapConfig(address=MAP, home_iface=HOME, link_address=MAP_MAC, dad="off")
     deny = MapCore(cfg, security=Recording(False))
     assert not sends(deny.handle(0.0, ACCESS, bu(1)))
-    sec = Recording(True)
+    assert not sends(MapCore(cfg, security=Recording(True, required=True)).handle(0.0, ACCESS, bu(1)))
+    sec = Recording(True, required=True, pair="mn-a")
     allow = MapCore(cfg, security=sec)
     (send, _) = bas(allow.handle(0.0, ACCESS, bu(1)))[0]
-    assert send.packet.hop_limit == 7 and len(sec.protected) == 1
+    assert send.packet.hop_limit == 7 and [p for _, p in sec.protected] == ["mn-a"]
+    assert allow.cache.get(RCOA).sa == "mn-a"
+    # base §12.1: a BU for that RCoA under another SA pair is discarded, the binding stays
+    sec.pair = "mn-b"
+    assert not sends(allow.handle(1.0, ACCESS, bu(2, src=LCOA2)))
+    assert allow.cache.get(RCOA).lcoa == LCOA and allow.cache.get(RCOA).seq == 1
 
 
 def test_policy_seam():
