@@ -420,8 +420,7 @@ def cmd_list(args: argparse.Namespace, extra: list[str]) -> int:
 
 def cmd_requirements(args: argparse.Namespace, extra: list[str]) -> int:
     """The catalogue, with the test purposes that judge each requirement (collected from the suite) and its
-    status (covered, untested -- the §12 security requirements always, until the security issue lands --
-    or not-testable): see :mod:`harness.coverage`."""
+    status (covered, untested or not-testable): see :mod:`harness.coverage`."""
     from conformance.catalog import load_catalog
 
     from harness import coverage
@@ -452,17 +451,15 @@ def cmd_requirements(args: argparse.Namespace, extra: list[str]) -> int:
         if r["status"] == coverage.COVERED:
             status = ", ".join(r["tests"])
         elif r["status"] == coverage.UNTESTED:
-            status = "untested" + (f": {r['status_reason']}" if r["status_reason"] in coverage.PENDING.values() else "")
+            status = "untested"
         else:
             status = f"not testable: {r['status_reason']}"
         print(f"{r['id']:<34} {r['edition']:<8} §{str(r['section']):<7} {r['keyword']:<12} "
               f"{'/'.join(r['actor']):<10} {status[:70]}")
     count = {s: sum(1 for r in rows if r["status"] == s) for s in (coverage.COVERED, coverage.UNTESTED,
                                                                      coverage.NOT_TESTABLE)}
-    pending = sum(1 for r in rows if r["status_reason"] in coverage.PENDING.values())
     print(f"{len(rows)} requirements; {count[coverage.COVERED]} judged by a test purpose, "
-          f"{count[coverage.UNTESTED]} untested ({pending} of them held back: "
-          f"{', '.join(sorted(set(coverage.PENDING.values())))}), {count[coverage.NOT_TESTABLE]} not testable")
+          f"{count[coverage.UNTESTED]} untested, {count[coverage.NOT_TESTABLE]} not testable")
     return 0
 
 

@@ -11,9 +11,7 @@ catalogue (:func:`status`)::
 
 ``status``
     ``covered``       a test purpose of this run declares the requirement
-    ``untested``      testable, but no test purpose judges it (yet) -- or its section is *pending*: the
-                      §12 (security) requirements are reported as untested until the security issue lands,
-                      never as passed, failed or not applicable (:data:`PENDING`)
+    ``untested``      testable, but no test purpose judges it (yet)
     ``not-testable``  the catalogue gives the reason why it cannot be checked over the wire or by device control
 
 ``verdict`` of a covered requirement comes from the check points that judged it, not from the whole test:
@@ -31,34 +29,13 @@ from typing import Any
 
 COVERED, UNTESTED, NOT_TESTABLE = "covered", "untested", "not-testable"
 
-#: sections whose requirements are reported as untested, whatever the suite holds, with the reason
-PENDING = {"12": "security issue pending"}
-
 #: worst first: a requirement's verdict over several test purposes is the first of these any of them gave
 ORDER = ("FAIL", "ERROR", "WARN", "INCONCLUSIVE", "INFO", "NOT RUN", "PASS", "NOT JUDGED", "NOT APPLICABLE")
 HMIP_EDITIONS = ("rfc4140", "rfc5380")
 
 
-def pending_reason(req, catalog=None) -> str | None:
-    """The reason ``req`` is held back as untested (a §12 requirement, or an inherited clause cited only by
-    §12 requirements), else None."""
-    for edition in HMIP_EDITIONS:
-        section = req.section.get(edition)
-        for pending, reason in PENDING.items():
-            if section is not None and (section == pending or section.startswith(pending + ".")):
-                return reason
-    if req.inherited and req.cited_by and catalog is not None:
-        reasons = {pending_reason(catalog[c]) for c in req.cited_by if c in catalog}
-        if len(reasons) == 1 and None not in reasons:
-            return reasons.pop()
-    return None
-
-
 def status(req, tests: Iterable[str], catalog=None) -> tuple[str, str | None]:
     """(status, reason) of ``req`` given the test purposes that declare it."""
-    pending = pending_reason(req, catalog)
-    if pending is not None:
-        return UNTESTED, pending
     if not req.testable:
         return NOT_TESTABLE, req.reason
     if list(tests):

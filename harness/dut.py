@@ -23,7 +23,7 @@ from harness.testbed.backend import TestbedBackend
 from harness.verdicts import Inconclusive
 
 PROFILES_DIR = paths.TESTBEDS_DIR / "profiles"
-COMMANDS = ("identity", "start", "stop", "show", "set_preference", "map_down", "map_up")
+COMMANDS = ("identity", "start", "stop", "show", "set_preference", "map_down", "map_up", "install_sa")
 
 
 @dataclasses.dataclass
@@ -84,6 +84,16 @@ class DutHandle:
             raise InfrastructureError(f"DUT {self.node}: '{command}' exited {result.exit_status}: "
                                       f"{(result.stderr or result.stdout).strip()[-300:]}")
         return result.stdout
+
+    def install_sa(self, pair: dict[str, Any]) -> tuple[bool, str]:
+        """Ask the DUT to install a manually keyed SA pair (``{name, map, rcoa, to_map: {...}, to_mn: {...}}`` as in
+        a testbed's ``security.sas``; the profile's ``install_sa`` gets it as ``{sa_json}``, shell-quoted).
+        Returns (accepted, output): a refusal is the device's answer, not an infrastructure error."""
+        import shlex
+
+        text = self._template("install_sa").format(**{**self.variables, "sa_json": shlex.quote(json.dumps(pair))})
+        result = self.driver.run(text, timeout=30)
+        return result.ok, (result.stdout + result.stderr).strip()
 
     def identity(self) -> str:
         try:

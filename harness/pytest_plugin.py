@@ -11,9 +11,8 @@ Markers (registered; ``--strict-markers`` rejects others)::
     @pytest.mark.pics("onlink_prefix_list")                  optional features the DUT must claim
     @pytest.mark.edition("rfc4140")                          editions (default: its requirements')
 
-A test purpose may not declare a requirement that :mod:`harness.coverage` holds back as untested (the §12
-security requirements, until the security issue lands).  ``results.json`` lists every requirement of the
-run's role and edition with its status and verdict (:func:`harness.coverage.run_coverage`).
+``results.json`` lists every requirement of the run's role and edition with its status and verdict
+(:func:`harness.coverage.run_coverage`).
 
 Fixtures: ``testbed`` (session; built once), ``tester``, ``dut`` (a DutHandle, restarted before each
 test for isolation), ``judge`` (the test's :class:`~harness.verdicts.Judgement`), ``evidence`` (the
@@ -146,9 +145,6 @@ def _validate(item: pytest.Item, m: dict[str, Any], catalog) -> list[str]:
             problems.append(f"unknown requirement {rid}")
         elif catalog[rid].reference_only or catalog[rid].informative:
             problems.append(f"{rid} is a reference-only or informative entry and cannot be judged")
-        elif coverage.pending_reason(catalog[rid], catalog):
-            problems.append(f"{rid} is reported as untested ({coverage.pending_reason(catalog[rid], catalog)}): "
-                            "no test purpose may judge it")
     for role in m["roles"]:
         if role not in ROLES:
             problems.append(f"unknown role {role}")
@@ -400,7 +396,7 @@ def _save_evidence(item: pytest.Item, judgement: Judgement | None) -> tuple[list
                     expectations += [tshark.Expectation(pcaps[link], number, f, v, c.requirement)
                                      for f, v in c.tshark.items()]
             if expectations and tshark.available():
-                problems = tshark.confirm(expectations)
+                problems = tshark.confirm(expectations, tshark.esp_options(t.protection_security))
                 confirmation = f"{len(expectations)} fields, {len(problems)} disagreements"
             elif expectations:
                 confirmation = f"NOT DONE: tshark is not installed ({len(expectations)} fields unconfirmed)"

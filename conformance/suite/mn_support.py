@@ -46,7 +46,7 @@ from typing import Any
 from scapy.layers.inet6 import MIP6MH_CoT, MIP6MH_CoTI, MIP6MH_HoT, MIP6MH_HoTI, MIP6OptAltCoA
 from scapy.packet import Raw
 
-from harness.tester import Frame, Tester
+from harness.tester import AUTO, Frame, Tester
 from harness.tester.mobility import mh_checksum, mh_pseudo_checksum
 from harness.tester.packets import (
     HAO, MIP6MH_BA, MIP6MH_BU, Ether, ICMPv6EchoRequest, ICMPv6ND_RA, ICMPv6ND_RS, ICMPv6NDOptMAP,
@@ -362,10 +362,17 @@ class MnBench:
             return Ether(src=router.mac, dst=self.mac) / IPv6(src=bu.outer.dst, dst=bu.outer.src, hlim=64) / inner
         return Ether(src=router.mac, dst=self.mac) / inner
 
-    def send(self, frame) -> int:
+    def send(self, frame, sa: str | None = AUTO) -> int:
+        """Send a frame on acc0; a BA in it is protected with IPsec SA pair ``sa`` (AUTO: the tester's pair for
+        the RCoA in its routing header, None: unprotected)."""
         mark = self.tester.mark()
-        self.tester.send(self.link, frame)
+        self.tester.send(self.link, frame, sa=sa)
         return mark
+
+    @property
+    def map_sa(self) -> str | None:
+        """The SA pair the tester holds as a MAP toward this MN (None: the testbed's IPsec is off)."""
+        return next((p.name for p in self.spec.security.pairs if p.mn == self.node and p.map_node is None), None)
 
     def poke(self, router: PlayedRouter | None = None) -> int:
         """An Echo Request from the router to the MN's link-local address: its Echo Reply proves the capture
@@ -489,7 +496,7 @@ class MnBench:
         return reg
 
     def checksum_ok(self, b: Bu) -> tuple[int, int] | None:
-        return mh_checksum(b.frame.data) if not b.tunnelled else None
+        return mh_checksum(bytes(b.frame.pkt)) if not b.tunnelled else None  # opened by the IPsec seam
 
 
 # -- the MAPs' and the home agent's side, with the MAPs' binding caches ----------------------------------------
@@ -715,3 +722,31 @@ def bench(testbed, tester, dut, edition: str) -> Iterator[MnBench]:
         yield b
     finally:
         b.finish()
+
+
+# -- shared procedures of the BA-ignored purposes (base §6.1, §12.1) -------------------------------------------
+def retransmitted_local_bu(bench: MnBench, judge) -> Bu:
+    """Advertise MAP-A, let the MN's first local BU go unanswered and return its retransmission."""
+    since = bench.advertise(maps=[MapAd(MAP_A)])
+    first = bench.wait_local_bu(MAP_A, since)
+    judge.require(first is not None, "no local BU to MAP-A")
+    second = bench.wait_bu(bench.local_to(MAP_A), bench.react_timeout, first.frame.index + 1)
+    judge.require(second is not None, "the MN did not retransmit its local BU: an ignored BA could not be told "
+                  "from a missing one")
+    return second
+
+
+def judge_ba_ignored(bench: MnBench, judge, second: Bu, mark: int, requirement: str) -> None:
+    """The BA sent after ``mark`` was ignored: no home registration follows and the MN keeps retransmitting its
+    local BU; then a proper BA must complete the registration (else the negative judgement proves nothing)."""
+    judge.step("4. watch one window for a home registration")
+    home = bench.absent_bu(bench.home_bu, since=mark)
+    judge.check(requirement, home is None,
+                "the MN registered with its HA after a BA it must silently ignore", frame=getattr(home, "frame", None))
+    retx = bench.bus(lambda b: bench.local_to(MAP_A)(b) and b.frame.index > second.frame.index, mark)
+    judge.check(requirement, bool(retx), "the MN stopped retransmitting its local BU after the BA "
+                f"(none within {bench.retransmission_window:.1f} s)")
+    judge.step("5. positive control: a proper BA to the latest BU")
+    mark = bench.send(bench.ba(retx[-1] if retx else second))
+    judge.require(bench.home_agent is None or bench.wait_home_bu(mark) is not None,
+                  "the MN did not register with its HA even after a proper BA: the negative judgement proves nothing")

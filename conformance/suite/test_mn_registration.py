@@ -217,30 +217,16 @@ def test_local_bu_refresh(bench, judge) -> None:
 
 
 def _retransmitted_then_bogus_ba(bench, judge, rh2: str):
-    """Steps shared by the BA-ignored purposes: the first BU, its retransmission, the bogus BA."""
-    since = bench.advertise(maps=[MapAd(MAP_A)])
-    first = bench.wait_local_bu(MAP_A, since)
-    judge.require(first is not None, "no local BU to MAP-A")
-    second = bench.wait_bu(bench.local_to(MAP_A), bench.react_timeout, first.frame.index + 1)
-    judge.require(second is not None, "the MN did not retransmit its local BU: an ignored BA could not be told "
-                  "from a missing one")
+    """Steps shared by the BA-ignored purposes: the first BU, its retransmission, the bogus BA (protected, when
+    the testbed's IPsec is on, with the pair the MN uses: the routing header is what is judged here)."""
+    second = mn_support.retransmitted_local_bu(bench, judge)
     judge.step(f"3. answer the retransmission (seq {second.seq}) with a BA whose routing header is {rh2}")
-    mark = bench.send(bench.ba(second, rh2=rh2))
+    mark = bench.send(bench.ba(second, rh2=rh2), sa=bench.map_sa)
     return second, mark
 
 
 def _judge_ignored(bench, judge, second, mark) -> None:
-    judge.step("4. watch one window for a home registration")
-    home = bench.absent_bu(bench.home_bu, since=mark)
-    judge.check("HMIP-4140-6.1-P1-MUST-1", home is None,
-                "the MN registered with its HA after a BA it must silently ignore", frame=getattr(home, "frame", None))
-    retx = bench.bus(lambda b: bench.local_to(MAP_A)(b) and b.frame.index > second.frame.index, mark)
-    judge.check("HMIP-4140-6.1-P1-MUST-1", bool(retx), "the MN stopped retransmitting its local BU after the BA "
-                f"(none within {bench.retransmission_window:.1f} s)")
-    judge.step("5. positive control: a proper BA to the latest BU")
-    mark = bench.send(bench.ba(retx[-1]))
-    judge.require(bench.home_agent is None or bench.wait_home_bu(mark) is not None,
-                  "the MN did not register with its HA even after a proper BA: the negative judgement proves nothing")
+    mn_support.judge_ba_ignored(bench, judge, second, mark, "HMIP-4140-6.1-P1-MUST-1")
 
 
 @pytest.mark.tp(id="HMIP-MN-BA-001", title="A BA without a type 2 routing header is silently ignored")

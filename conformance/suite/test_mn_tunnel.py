@@ -107,8 +107,8 @@ def test_lcoa_hidden_from_ha_and_cn(bench, judge) -> None:
                     1. the BU to the HA (its care-of address is the RCoA)                        base §6.1
                     2. every other packet: return-routability tests (Home Test Init inside RCoA -> HA, Care-of
                        Test Init from the RCoA), data (RCoA as the inner source)                  base §6.1
-                    (The §12.2 statements on the Home Test Init's double encapsulation are reported as untested
-                    until the security issue lands: they are not judged here.)
+                    (The §12.2 statements on the Home Test Init's double encapsulation are judged by
+                    HMIP-MN-SEC-005.)
                     (A packet of each kind is needed; none at all makes the test INCONCLUSIVE.)
     Reference:      base §6.6 "a mobile node hides its LCoA from its corresponding nodes and its home agent by
                     using its RCoA in the source field of the packets that it sends"; §6.1 "... the RCoA is used

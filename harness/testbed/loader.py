@@ -23,9 +23,11 @@ from harness.testbed.model import (
     AP_DRIVERS, BACKENDS, MANAGEMENT_TYPES, POWER_TYPES, ROLES, STATION_DRIVERS, VIRTUAL_BACKENDS, AccessPointSpec,
     Interface, Link, Management, Node, PowerSpec, Route, Secret, StationSpec, Testbed,
 )
+from harness.testbed import security
+from harness.testbed.security import SaPairSpec, SaSpec, SecuritySpec
 from harness.timers import TimerProfile
 
-TOP_KEYS = {"name", "description", "backend", "dut", "dut_profile", "pics", "timers", "nodes", "links"}
+TOP_KEYS = {"name", "description", "backend", "dut", "dut_profile", "pics", "timers", "nodes", "links", "security"}
 NODE_KEYS = {"role", "management", "routes", "services", "maps", "daemon_options", "command", "autostart",
              "ap", "station", "power"}
 AP_KEYS = {"ssid", "channel", "bssid", "interface", "driver", "ctrl_dir", "radio", "passphrase"}
@@ -186,10 +188,84 @@ def load(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None)
         _check_netns_names(ctx, nodes)
     _check_wifi(ctx, nodes, links, nodes_map)
     profile = str(top.get("dut_profile", "reference"))
-    return Testbed(
+    spec = Testbed(
         name=str(top["name"]), path=path, backend=backend, nodes=nodes, links=links,
         dut=dut, pics=dict(pics), dut_profile=profile, timers=timers, description=str(top.get("description", "")),
     )
+    if "security" in top:
+        spec.security = _security(ctx, top["security"], ctx.line_of(top, "security"), spec, environ)
+    return spec
+
+
+def _security(ctx: _Ctx, raw: Any, line: int | None, spec: Testbed, environ: Mapping[str, str]) -> SecuritySpec:
+    """The ``security:`` section (harness.testbed.security): generated SA pairs, or the file's own ``sas``."""
+    raw = ctx.mapping(raw, "security", line)
+    ctx.keys(raw, security.SECURITY_KEYS, "security", required=("ipsec",))
+    ipsec = ctx.choice(raw["ipsec"], security.IPSEC_MODES, "security: ipsec", ctx.line_of(raw, "ipsec"))
+    if ipsec == "off":
+        return SecuritySpec()
+    auth = raw.get("auth", "hmac-sha256-128")
+    if auth in (None, "null", "none"):
+        raise ctx.fail(ctx.line_of(raw, "auth"), "security: auth: base §12.1 \"When ESP is used, a non-null "
+                                                  "authentication algorithm MUST be used.\"")
+    auth = ctx.choice(auth, tuple(security.AUTH), "security: auth", ctx.line_of(raw, "auth"))
+    encryption = ctx.choice(raw.get("encryption", "aes-cbc" if ipsec == "esp" else "null"),
+                            tuple(security.ENCRYPTION), "security: encryption", ctx.line_of(raw, "encryption"))
+    if ipsec == "ah" and encryption != "null":
+        raise ctx.fail(ctx.line_of(raw, "encryption"), "security: AH has no encryption (RFC 4302)")
+    if "sas" in raw:
+        return SecuritySpec(ipsec, tuple(_sa_pair(ctx, p, i, raw["sas"], spec, environ)
+                                         for i, p in enumerate(raw["sas"])))
+    if "key_seed" not in raw:
+        raise ctx.fail(line, "security: give 'key_seed' (keys derived for every MN-MAP pair) or 'sas' "
+                             "(the pairs, as the DUT is configured)")
+    seed = _secret(ctx, raw["key_seed"], "security: key_seed", ctx.line_of(raw, "key_seed"), environ)
+    mns = [n.name for n in spec.nodes.values() if n.role == "mn"]
+    maps = {n.name: spec.map_address(n.name) for n in spec.nodes.values()
+            if n.role == "map" and any(n.name in o.maps for o in spec.nodes.values())}
+    return SecuritySpec(ipsec, security.generate(ipsec, auth, encryption, seed, mns, maps))
+
+
+SA_PAIR_KEYS = {"name", "map", "rcoa", "mn", "map_node", "to_map", "to_mn"}
+SA_KEYS = {"spi", "protocol", "auth", "auth_key", "encryption", "enc_key"}
+
+
+def _sa_pair(ctx: _Ctx, raw: Any, i: int, sas: Any, spec: Testbed, environ: Mapping[str, str]) -> SaPairSpec:
+    what = f"security: sas[{i}]"
+    raw = ctx.mapping(raw, what, getattr(sas, "line", None))
+    ctx.keys(raw, SA_PAIR_KEYS, what, required=("name", "to_map", "to_mn"))
+    for key in ("mn", "map_node"):
+        if raw.get(key) is not None and raw[key] not in spec.nodes:
+            raise ctx.fail(ctx.line_of(raw, key), f"{what}: {key}: unknown node {raw[key]!r}")
+    try:
+        selectors = {k: ipaddress.IPv6Network(str(raw.get(k, "::/0")), strict=False) for k in ("map", "rcoa")}
+    except ValueError as exc:
+        raise ctx.fail(raw.line, f"{what}: {exc}") from None
+    sas_ = {}
+    for direction in ("to_map", "to_mn"):
+        sa = ctx.mapping(raw[direction], f"{what}.{direction}", ctx.line_of(raw, direction))
+        where = f"{what}.{direction}"
+        ctx.keys(sa, SA_KEYS, where, required=("spi", "protocol", "auth", "auth_key"))
+        protocol = ctx.choice(sa["protocol"], ("esp", "ah"), f"{where}: protocol", ctx.line_of(sa, "protocol"))
+        if sa["auth"] in (None, "null", "none"):
+            raise ctx.fail(ctx.line_of(sa, "auth"), f"{where}: auth: base §12.1 \"When ESP is used, a non-null "
+                                                     "authentication algorithm MUST be used.\"")
+        auth = ctx.choice(sa["auth"], tuple(security.AUTH), f"{where}: auth", ctx.line_of(sa, "auth"))
+        spi = sa["spi"]
+        if isinstance(spi, str):
+            try:
+                spi = int(spi, 0)
+            except ValueError:
+                raise ctx.fail(ctx.line_of(sa, "spi"), f"{where}: spi {spi!r} is not a number") from None
+        spi = _int(ctx, spi, f"{where}: spi", ctx.line_of(sa, "spi"), 256, 2**32 - 1)
+        sas_[direction] = SaSpec(
+            spi, protocol, auth, _secret(ctx, sa["auth_key"], f"{where}: auth_key", ctx.line_of(sa, "auth_key"), environ),
+            ctx.choice(sa.get("encryption", "null"), tuple(security.ENCRYPTION), f"{where}: encryption",
+                       ctx.line_of(sa, "encryption")),
+            _secret(ctx, sa["enc_key"], f"{where}: enc_key", ctx.line_of(sa, "enc_key"), environ)
+            if "enc_key" in sa else None)
+    return SaPairSpec(str(raw["name"]), selectors["map"], selectors["rcoa"], sas_["to_map"], sas_["to_mn"],
+                      raw.get("mn"), raw.get("map_node"))
 
 
 def _node(ctx: _Ctx, name: str, spec: Any, backend: str, environ: Mapping[str, str]) -> Node:

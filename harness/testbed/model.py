@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 from pathlib import Path
+from typing import Any
 
 from harness.timers import TimerProfile
 
@@ -162,6 +163,12 @@ class Testbed:
     dut_profile: str
     timers: TimerProfile
     description: str = ""
+    security: Any = None  # harness.testbed.security.SecuritySpec (IPsec SA pairs, base §12.1); set by the loader
+
+    def __post_init__(self) -> None:
+        if self.security is None:
+            from harness.testbed.security import SecuritySpec
+            self.security = SecuritySpec()
 
     def nodes_with_role(self, role: str) -> list[Node]:
         return [n for n in self.nodes.values() if n.role == role]

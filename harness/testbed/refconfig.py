@@ -23,6 +23,7 @@ def map_config(spec: Testbed, node: Node, workdir: Path, edition: str = "rfc4140
     return {
         "role": "map", "edition": edition,
         "control_socket": str(workdir / "hmipv6-map.sock"), "log_file": str(workdir / "hmipv6-map.log"),
+        **_security(spec, map_node=node.name),
         "map": {
             "address": spec.map_address(node.name), "home_iface": home.members[node.name].name,
             "listen": list(node.interfaces), "prefix_length": home.prefix.prefixlen,
@@ -117,7 +118,14 @@ def mn_config(spec: Testbed, node: Node, workdir: Path, edition: str = "rfc4140"
         **node.daemon_options,
     })
     return {"role": "mn", "edition": edition, "control_socket": str(workdir / "hmipv6-mn.sock"),
-            "log_file": str(workdir / "hmipv6-mn.log"), "mn": section}
+            "log_file": str(workdir / "hmipv6-mn.log"), "mn": section, **_security(spec, mn=node.name)}
+
+
+def _security(spec: Testbed, **end: str) -> dict:
+    """The daemon's ``security:`` section: the testbed's SA pairs ending at this node (base §12.1), if IPsec is on.
+    The file then holds keys: it is written with mode 0600 and never copied into a run's evidence."""
+    section = spec.security.daemon_section(**end)
+    return {} if section is None else {"security": section}
 
 
 def ha_config(spec: Testbed, node: Node, workdir: Path, edition: str = "rfc4140") -> dict:

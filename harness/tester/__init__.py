@@ -17,10 +17,10 @@ from harness.errors import CaptureError
 from harness.tester import packets
 from harness.tester.capture import Capture, Frame, Predicate
 from harness.tester.port import Port
-from harness.tester.protection import MhProtection, NoProtection
+from harness.tester.protection import AUTO, MhProtection, NoProtection, for_testbed
 from harness.verdicts import Inconclusive
 
-__all__ = ["Capture", "Frame", "Predicate", "Tester", "MhProtection", "NoProtection"]
+__all__ = ["AUTO", "Capture", "Frame", "Predicate", "Tester", "MhProtection", "NoProtection"]
 
 
 class _Layered:
@@ -47,7 +47,8 @@ class Tester:
             raise CaptureError(f"testbed {backend.spec.name!r} has no tester node")
         if links is None:
             links = [iface.link for iface in tester.interfaces.values()]
-        self.protection: MhProtection = protection or NoProtection()
+        self.protection: MhProtection = protection or for_testbed(backend.spec.security)
+        self.protection_security = backend.spec.security  # the SA pairs (tshark decrypts with them too)
         self.ports: dict[str, Port] = {}
         try:
             for link in links:
@@ -61,16 +62,18 @@ class Tester:
         self.capture = Capture(self.ports.values(), self._decode, self._respond)
 
     # -- sending -------------------------------------------------------------------
-    def send(self, link: str, frame) -> None:
+    def send(self, link: str, frame, sa: str | None = AUTO) -> None:
         """Send an Ethernet frame (scapy packet or bytes) on ``link``.
 
-        A frame carrying a Mobility Header is passed through the protection seam first.
+        A frame carrying a Mobility Header is passed through the protection seam first: ``sa`` names the IPsec SA
+        pair to protect it with (None: send it unprotected; AUTO: the seam's choice, see
+        :class:`~harness.tester.protection.IpsecProtection`).  Bytes already protected go out unchanged.
         """
         port = self._port(link)
         pkt = frame if not isinstance(frame, (bytes, bytearray)) else packets.Ether(bytes(frame))
         if packets.IPv6 in pkt and self._carries_mh(pkt):
             eth = pkt.copy()
-            ip_bytes = self.protection.protect(bytes(eth[packets.IPv6]))
+            ip_bytes = self.protection.protect(bytes(eth[packets.IPv6]), sa)
             data = bytes(eth)[: len(bytes(eth)) - len(bytes(eth[packets.IPv6]))] + ip_bytes
         else:
             data = bytes(pkt)
@@ -154,13 +157,21 @@ class Tester:
         return any(isinstance(layer, packets.MobilityHeader) for layer in pkt.iterpayloads())
 
     def _decode(self, data: bytes):
+        """scapy's view of a frame, with an ESP/AH-protected Mobility Header opened: ``pkt.ipsec`` says how it was
+        protected (None: it was not); a frame that fails verification keeps its ESP/AH layer and is flagged
+        ``pkt.unverified`` with the reason in ``pkt.ipsec_error``."""
         pkt = packets.decode(data)
-        if packets.IPv6 in pkt and self._carries_mh(pkt):
-            plain = self.protection.unprotect(bytes(pkt[packets.IPv6]))
-            if plain is None:
-                pkt.unverified = True  # failed verification: predicates see it flagged
-                return pkt
-            pkt = packets.Ether(bytes(pkt)[: len(data) - len(bytes(pkt[packets.IPv6]))] + plain)
+        ipsec = error = None
+        if packets.IPv6 in pkt:
+            ip = bytes(pkt[packets.IPv6])
+            opened = self.protection.unprotect(ip)
+            ipsec, error = opened.ipsec, opened.error
+            if opened.ipv6 is not None and opened.ipv6 is not ip and opened.ipv6 != ip:
+                pkt = packets.Ether(bytes(pkt)[: len(bytes(pkt)) - len(ip)] + opened.ipv6)
+        pkt.ipsec = ipsec if error is None else None
+        if error is not None:
+            pkt.unverified = True  # failed verification: predicates see it flagged
+            pkt.ipsec_error = error
         return pkt
 
     def _port(self, link: str) -> Port:

@@ -13,6 +13,7 @@ import struct
 
 from harness.tester import packets
 from harness.tester.packets import HAO, MIP6MH_BA, MIP6MH_BU, Ether, IPv6, IPv6ExtHdrDestOpt
+from harness.tester.protection import AUTO
 
 MH, DSTOPTS, ROUTING, HOPOPTS = 135, 60, 43, 0
 
@@ -88,10 +89,24 @@ class PlayedMobileNode:
                 / IPv6ExtHdrDestOpt(options=[HAO(hoa=rcoa or self.rcoa)])
                 / MIP6MH_BU(seq=seq, flags=flags, mhtime=lifetime_s // 4))
 
-    def send_bu(self, seq: int, lifetime_s: int, **kw) -> int:
-        """Send a BU; return the capture mark taken just before it."""
+    def send_bu(self, seq: int, lifetime_s: int, sa: str | None = AUTO, **kw) -> int:
+        """Send a BU (protected with the IPsec SA pair ``sa``: None for none, AUTO for the tester's own identity
+        toward this MAP); return the capture mark taken just before it."""
         mark = self.tester.mark()
-        self.tester.send(self.link, self.bu(seq, lifetime_s, **kw))
+        self.tester.send(self.link, self.bu(seq, lifetime_s, **kw), sa=sa)
+        return mark
+
+    def wire_bu(self, seq: int, lifetime_s: int, sa: str | None = AUTO, **kw) -> bytes:
+        """The BU frame exactly as :meth:`send_bu` would put it on the wire (protected), to replay or tamper
+        with; send it with :meth:`send_raw`."""
+        frame = self.bu(seq, lifetime_s, **kw)
+        ip = bytes(frame[IPv6])
+        return bytes(frame)[: len(bytes(frame)) - len(ip)] + self.tester.protection.protect(ip, sa)
+
+    def send_raw(self, frame: bytes) -> int:
+        """Send frame bytes as they are (an already protected, replayed or forged BU)."""
+        mark = self.tester.mark()
+        self.tester.send(self.link, frame, sa=None)
         return mark
 
     def wait_ba(self, seq: int, since: int, timeout: float):

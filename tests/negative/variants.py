@@ -233,8 +233,78 @@ def _relays_without_own_option(config, edition):
     return MapCore(config, edition)
 
 
+class _Careless:
+    """The MAP's real security seam with one duty dropped: ``plain_bus`` (unprotected BUs are taken),
+    ``plain_bas`` (BAs go out unprotected)."""
+
+    def __init__(self, real, *, plain_bus: bool = False, plain_bas: bool = False) -> None:
+        self.real, self.plain_bus, self.plain_bas = real, plain_bus, plain_bas
+
+    @property
+    def required(self) -> bool:
+        return self.real.required and not self.plain_bus
+
+    def protect(self, packet, pair):
+        return packet if self.plain_bas else self.real.protect(packet, pair)
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+def _map_security(**duties: bool) -> Callable:
+    """A MapCore whose security seam (set by the daemon after construction) is wrapped in :class:`_Careless`."""
+    def factory(config, edition):
+        class Variant(MapCore):
+            @property
+            def security(self):
+                return self._variant_security
+
+            @security.setter
+            def security(self, value):
+                self._variant_security = _Careless(value, **duties)
+        return Variant(config, edition)
+    return factory
+
+
+def _no_anti_replay(config, edition):
+    """Every inbound SA's replay window accepts everything (RFC 4303 §3.4.3 not applied)."""
+    from reference_impl.ipsec import ReplayWindow
+
+    ReplayWindow.check = lambda self, seq: None  # this process runs only the variant
+    return MapCore(config, edition)
+
+
+def _no_icv_check(config, edition):
+    """ESP and AH ICVs are compared with a function that always agrees (integrity not checked)."""
+    from reference_impl.ipsec import ah, esp
+
+    class Lenient:
+        @staticmethod
+        def compare_digest(a, b):
+            return True
+    esp.hmac = ah.hmac = Lenient  # this process runs only the variant
+    return MapCore(config, edition)
+
+
+def _installs_null_auth(config, edition):
+    """``sa-add`` answers ok without checking (or installing) the SA: ESP with null authentication is taken."""
+    from reference_impl.daemon import map_main
+    map_main.add_sa = lambda core, arg: {"ok": True, "added": "unchecked"}  # this process runs only the variant
+    return MapCore(config, edition)
+
+
 VARIANTS: dict[str, tuple[str, str, str, str, Callable]] = {
     # name: (role, test function, expected verdict, requirement named, core factory)
+    "map-takes-unprotected-bu": ("map", "test_unprotected_bu_refused", "FAIL", "HMIP-4140-12.1-P6-MUST-1",
+                                 _map_security(plain_bus=True)),
+    "map-ba-unprotected": ("map", "test_ba_protected", "FAIL", "HMIP-4140-12.1-P6-MUST-1",
+                           _map_security(plain_bas=True)),
+    "map-no-icv-check": ("map", "test_bad_icv_refused", "FAIL", "HMIP-4140-12-P1-MUST-1", _no_icv_check),
+    "map-no-anti-replay": ("map", "test_replayed_bu_dropped", "FAIL", "HMIP-4140-12-P1-MUST-1", _no_anti_replay),
+    "map-rcoa-not-bound-to-sa": ("map", "test_rcoa_hijack_refused", "FAIL", "HMIP-4140-12.1-P2-BIND-1",
+                                 _map(_owner=lambda self, original, rcoa: False)),
+    "map-installs-null-auth": ("map", "test_null_authentication_refused", "FAIL", "HMIP-4140-12.1-P6-MUST-2",
+                               _installs_null_auth),
     "ba-without-rh2": ("map", "test_local_bu_acknowledged", "FAIL", "HMIP-4140-6.2-P2-MUST-2",
                        _ack_patch(lambda p, s: dataclasses.replace(p, rh2_address=None))),
     "ba-wrong-seq": ("map", "test_local_bu_acknowledged", "FAIL", "MIP6-6275-6.1.8-P28-BIND-1",

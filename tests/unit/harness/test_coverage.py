@@ -1,6 +1,5 @@
-"""Requirement coverage: the §12 (security) requirements are reported as untested -- never as passed, failed,
-not applicable or not testable -- until the security issue lands; verdicts per requirement come from the
-check points that judged it."""
+"""Requirement coverage: statuses and verdicts per requirement come from the check points that judged it; the §12
+(security) requirements are judged like every other."""
 
 from __future__ import annotations
 
@@ -13,7 +12,6 @@ import pytest
 from conformance.catalog import load_catalog
 from harness import cli, coverage
 
-NEVER_FOR_SECTION_12 = {"PASS", "FAIL", "WARN", "INFO", "NOT APPLICABLE", "NOT TESTABLE", "NOT JUDGED"}
 
 
 @pytest.fixture(scope="module")
@@ -32,30 +30,26 @@ def test_the_catalogue_has_section_12_statements_in_both_editions(catalog) -> No
     assert {e for r in reqs for e in r.editions} == {"rfc4140", "rfc5380"} and len(reqs) >= 15
 
 
-def test_every_section_12_statement_is_untested_whatever_the_suite_holds(catalog) -> None:
+def test_every_testable_section_12_statement_is_judged_by_the_suite(catalog) -> None:
+    """The security purposes (test_map_security, test_mn_security, ...) declare every testable §12 statement of the
+    MN and the MAP; the untestable ones (IKE) say why."""
+    declared = cli._tests_by_requirement()
     for req in section_12(catalog):
-        for tests in ([], ["HMIP-MAP-SEC-999"]):
-            assert coverage.status(req, tests, catalog) == (coverage.UNTESTED, "security issue pending"), req.id
-
-
-def test_inherited_clauses_cited_only_by_section_12_are_held_back_too(catalog) -> None:
-    assert coverage.pending_reason(catalog["MIP6-6275-5.1-P1-MUST-1"], catalog) == "security issue pending"
-    # RFC 6275 §12 is "Protocol Constants", not security: not held back
-    assert coverage.pending_reason(catalog["MIP6-6275-12-P1-BIND-1"], catalog) is None
+        state, reason = coverage.status(req, declared.get(req.id, []), catalog)
+        if req.testable:
+            assert state == coverage.COVERED, f"{req.id} is testable but no test purpose judges it"
+        else:
+            assert state == coverage.NOT_TESTABLE and reason, req.id
 
 
 @pytest.mark.parametrize("verdict", ["PASS", "NOT APPLICABLE", "FAIL"])
-def test_a_section_12_requirement_never_takes_a_test_verdict(catalog, verdict: str) -> None:
+def test_a_section_12_requirement_takes_its_check_points_verdict(catalog, verdict: str) -> None:
     rid = "HMIP-4140-12.1-P6-MUST-1"  # BUs protected with AH or ESP (MN and MAP), testable
     entry = {"test_purpose": "HMIP-MAP-SEC-999", "requirements": [rid], "verdict": verdict,
              "checks": [{"requirement": rid, "outcome": "PASS" if verdict != "FAIL" else "FAIL"}]}
-    for edition in ("rfc4140", "rfc5380"):
-        records = coverage.run_coverage(catalog, "map", edition, {"HMIP-MAP-SEC-999": [rid]}, [entry])
-        held = [r for r in records if r["id"] in {q.id for q in section_12(catalog)}]
-        assert held, "the MAP run reports the §12 requirements whose actor is the MAP"
-        for record in held:
-            assert record["status"] == "untested" and record["verdict"] == "UNTESTED", record
-            assert record["reason"] == "security issue pending" and record["judged_by"] == {}
+    records = coverage.run_coverage(catalog, "map", "rfc4140", {"HMIP-MAP-SEC-999": [rid]}, [entry])
+    record = next(r for r in records if r["id"] == rid)
+    assert record["status"] == "covered" and record["verdict"] == verdict, record
 
 
 def _requirements(*argv: str) -> str:
@@ -67,22 +61,10 @@ def _requirements(*argv: str) -> str:
     return out.getvalue()
 
 
-def test_hmipv6ct_requirements_reports_section_12_as_untested(catalog) -> None:
-    rows = json.loads(_requirements("--format", "json"))
-    ids = {r.id for r in section_12(catalog)}
-    held = [r for r in rows if r["id"] in ids]
-    assert {r["id"] for r in held} == ids
-    bad = [r for r in held if r["status"] != "untested" or r["status_reason"] != "security issue pending" or r["tests"]]
-    assert not bad, f"§12 requirements reported otherwise than untested: {bad}"
-
-    lines = [line for line in _requirements().splitlines() if line.split(" ")[0] in ids]
-    assert lines and all(line.endswith("untested: security issue pending") for line in lines)
-
-
-def test_the_suite_judges_no_section_12_requirement(catalog) -> None:
-    declared = cli._tests_by_requirement()
-    assert declared, "the suite's test purposes were collected"
-    assert not {r.id for r in section_12(catalog)} & set(declared)
+def test_hmipv6ct_requirements_lists_the_security_purposes(catalog) -> None:
+    rows = {r["id"]: r for r in json.loads(_requirements("--format", "json"))}
+    assert "HMIP-MAP-SEC-001" in rows["HMIP-4140-12.1-P6-MUST-1"]["tests"]
+    assert rows["HMIP-5380-12.1-P3-MUST-1"]["status"] == "not-testable"  # IKEv2
 
 
 def test_verdict_per_requirement_comes_from_its_check_points(catalog) -> None:
