@@ -12,7 +12,8 @@ writer and the tester -- holds the same keys:
 - ``<mn>@<map>`` for every mobile node and MAP node (RCoA selector: the MAP's /64);
 - ``<mn>@tester`` for every mobile node, any MAP address: the tester playing MAPs for an MN DUT;
 - ``tester1@<map>``, ``tester2@<map>`` for every MAP: the tester playing two mobile nodes (the second is the
-  attacker of the RCoA hijack purpose).
+  attacker of the RCoA hijack purpose), for any RCoA, so that the MAP's binding policy, not its SA selectors,
+  answers a BU for an RCoA outside its prefix.
 
 A lab whose DUT is configured by hand lists its pairs under ``sas:`` instead (same fields as the reference
 daemons' ``security.sas``, keys as hex strings or ``{env: VAR}``).  Keys are :class:`~harness.testbed.model.Secret`.
@@ -128,8 +129,8 @@ def generate(ipsec: str, auth: str, encryption: str, seed: Secret, mns: list[str
             wanted.append((f"{mn}@{node}", f"{address}/128", _prefix64(address), mn, node))
         wanted.append((f"{mn}@tester", "::/0", "::/0", mn, None))
     for node, address in maps.items():
-        for identity in TESTER_IDENTITIES:
-            wanted.append((f"{identity}@{node}", f"{address}/128", _prefix64(address), None, node))
+        for identity in TESTER_IDENTITIES:  # any RCoA: the MAP's own policy must judge e.g. a foreign prefix (132)
+            wanted.append((f"{identity}@{node}", f"{address}/128", "::/0", None, node))
     pairs = []
     for i, (name, map_sel, rcoa_sel, mn, node) in enumerate(wanted):
         sas = {}

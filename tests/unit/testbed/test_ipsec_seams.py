@@ -93,12 +93,14 @@ def test_tampered_replayed_and_foreign_packets_are_refused() -> None:
     bad[-1] ^= 1
     with pytest.raises(SecurityDrop, match="ICV|integrity"):
         ref.open(w.decode_packet(bytes(bad)))
-    # the attacker's own SA (tester2) is valid, but the RCoA is outside no selector: it opens, under tester2
+    # another valid pair (tester2) opens too, and is named: the MAP binds the RCoA to the pair (base §12.1)
     plain, pair = ref.open(w.decode_packet(tester.protect(_bu(9), "tester2@map1")))
     assert pair == "tester2@map1"
-    # an RCoA outside the pair's selector (another MAP's prefix) is refused by the selector check
+    # an RCoA outside the pair's selector (an MN's pair covers the MAP's /64 only) is refused by the selectors
+    mn_pair = IpsecProtection(spec.pairs)
+    wire = mn_pair.protect(_bu(10, "2001:db8:999::1"), "mn@map1")
     with pytest.raises(SecurityDrop, match="selectors"):
-        ref.open(w.decode_packet(tester.protect(_bu(10, "2001:db8:999::1"), "tester1@map1")))
+        _reference(spec, "map", map_node="map1").open(w.decode_packet(wire))
 
 
 def test_unknown_spi_is_flagged_by_the_tester() -> None:
@@ -116,5 +118,6 @@ def test_generated_pairs_cover_every_mn_map_relation() -> None:
     assert names == ["mn@map1", "mn@tester", "tester1@map1", "tester2@map1"]
     spis = [s.spi for p in spec.pairs for s in (p.to_map, p.to_mn)]
     assert len(set(spis)) == len(spis) and min(spis) >= 256
-    assert spec.pair("tester1@map1").rcoa == ipaddress.IPv6Network("2001:db8:100::/64")
+    assert spec.pair("mn@map1").rcoa == ipaddress.IPv6Network("2001:db8:100::/64")
+    assert spec.pair("tester1@map1").rcoa == ipaddress.IPv6Network("::/0")
     assert "Secret" in repr(spec.pair("mn@map1").to_map.auth_key)
