@@ -8,6 +8,7 @@ import pytest
 
 from harness import nodeops
 from harness.tester import pcap
+from harness.tester.protection import AUTO, Opened
 from harness.tester.packets import (
     ICMPv6EchoRequest, ICMPv6ND_NS, IPv6, IPv6ExtHdrDestOpt, MIP6MH_BU, Ether, innermost, ipv6_layers,
 )
@@ -66,13 +67,15 @@ def test_mobility_header_goes_through_the_protection_seam(tb, tester) -> None:
     calls = []
 
     class Recording:
-        def protect(self, ipv6: bytes) -> bytes:
+        name = "recording"
+
+        def protect(self, ipv6: bytes, sa=AUTO) -> bytes:
             calls.append("protect")
             return ipv6
 
-        def unprotect(self, ipv6: bytes) -> bytes | None:
+        def unprotect(self, ipv6: bytes) -> Opened:
             calls.append("unprotect")
-            return ipv6
+            return Opened(ipv6)
 
     old, tester.protection = tester.protection, Recording()
     try:

@@ -8,7 +8,9 @@ that PASSes against a broken DUT could not fail: this matrix is what proves it c
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -40,14 +42,23 @@ def _testbed_with_variant(tmp_path: Path, name: str, role: str) -> Path:
     return path
 
 
-def run_caught(tmp_path: Path, name: str, role: str, suite: Path, test: str, expected: str, requirement: str) -> None:
-    """Run test purpose ``test`` of ``suite`` with variant ``name`` as the DUT; it must give ``expected`` naming
-    ``requirement``, and the exit status must be non-zero exactly for a FAIL."""
+def run_variant(tmp_path: Path, name: str, role: str, suite: Path, test: str) -> subprocess.CompletedProcess:
+    """Run test purpose ``test`` of ``suite`` with variant ``name`` as the DUT (its own testbed, with its own
+    namespace prefix: several may run at once); the run directory is ``tmp_path / "run"``."""
     testbed = _testbed_with_variant(tmp_path, name, role)
-    run_dir = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "pytest", str(suite), f"--testbed={testbed}",
-                           f"--dut-role={role}", f"--run-dir={run_dir}", "-k", test, "-p", "no:cacheprovider",
+    return subprocess.run([sys.executable, "-m", "pytest", str(suite), f"--testbed={testbed}",
+                           f"--dut-role={role}", f"--run-dir={tmp_path / 'run'}", "-k", test, "-p", "no:cacheprovider",
                            "-o", "addopts=", "-q"], capture_output=True, text=True, timeout=300, cwd=paths.ROOT)
+
+
+def run_caught(tmp_path: Path, name: str, role: str, suite: Path, test: str, expected: str, requirement: str,
+               proc: subprocess.CompletedProcess | None = None) -> None:
+    """Run (unless ``proc`` is the finished run) test purpose ``test`` of ``suite`` with variant ``name`` as the
+    DUT; it must give ``expected`` naming ``requirement``, and the exit status must be non-zero exactly for a
+    FAIL."""
+    if proc is None:
+        proc = run_variant(tmp_path, name, role, suite, test)
+    run_dir = tmp_path / "run"
     doc = json.loads((run_dir / "results.json").read_text())
     judged = [r for r in doc["results"] if r["nodeid"].endswith(f"::{test}")]
     assert judged, f"{test} did not run: {proc.stdout[-1500:]}"
@@ -61,7 +72,29 @@ def run_caught(tmp_path: Path, name: str, role: str, suite: Path, test: str, exp
         assert proc.returncode == 0, f"a {expected} alone must keep the run's exit status zero: {proc.stdout[-1500:]}"
 
 
+#: variant runs at once (each has its own testbed; they mostly wait on protocol timers).  2 on a 2-core box halves
+#: the matrix's wall time; more makes timing-sensitive purposes (echo-loss detection windows) flaky there.
+WORKERS = int(os.environ.get("HMIPV6CT_NEGATIVE_WORKERS", "2"))
+
+
+@pytest.fixture(scope="session")
+def variant_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """The selected variants' runs, started in the background in test order, WORKERS at a time:
+    {name: (tmp dir, future of the finished subprocess)}."""
+    selected = [item.callspec.params["name"] for item in request.session.items
+                if item.originalname == "test_variant_is_caught" and hasattr(item, "callspec")]
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, WORKERS))
+    runs = {}
+    for name in selected:
+        role, test = VARIANTS[name][:2]
+        directory = tmp_path_factory.mktemp(name)
+        runs[name] = (directory, pool.submit(run_variant, directory, name, role, paths.SUITE_DIR, test))
+    yield runs
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
 @pytest.mark.parametrize("name", sorted(VARIANTS))
-def test_variant_is_caught(tmp_path: Path, name: str) -> None:
+def test_variant_is_caught(variant_runs, name: str) -> None:
     role, test, expected, requirement, _ = VARIANTS[name]
-    run_caught(tmp_path, name, role, paths.SUITE_DIR, test, expected, requirement)
+    directory, future = variant_runs[name]
+    run_caught(directory, name, role, paths.SUITE_DIR, test, expected, requirement, proc=future.result())
