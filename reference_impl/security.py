@@ -53,8 +53,9 @@ class SignallingSecurity(Protocol):
     def pair_for(self, map_address: bytes, rcoa: bytes) -> str | None:
         """The mobile node's SA pair for BUs about ``rcoa`` to ``map_address``, or None."""
 
-    def permits(self, pair: str | None, map_address: bytes, rcoa: bytes) -> bool:
-        """Whether ``pair``'s selectors cover signalling about ``rcoa`` with ``map_address``."""
+    def permits(self, pair: str | None, map_address: bytes, rcoa: bytes | None) -> bool:
+        """Whether ``pair``'s selectors cover signalling about ``rcoa`` (None: no RCoA to check) with
+        ``map_address``."""
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-serialisable state for ``show`` (no keys)."""
@@ -74,7 +75,7 @@ class NullSecurity:
     def pair_for(self, map_address: bytes, rcoa: bytes) -> str | None:
         return None
 
-    def permits(self, pair: str | None, map_address: bytes, rcoa: bytes) -> bool:
+    def permits(self, pair: str | None, map_address: bytes, rcoa: bytes | None) -> bool:
         return True
 
     def snapshot(self) -> dict[str, Any]:
@@ -214,6 +215,8 @@ class IpsecSecurity:
         except (DecodeError, ValueError) as exc:
             raise SecurityDrop(f"SA {entry.pair.name}: protected Mobility Header: {exc}") from None
         map_address, rcoa = (plain.dst, plain.home_address) if self.side == "map" else (plain.src, plain.rh2_address)
+        # no RCoA on the packet (no HAO / no type 2 routing header): only the MAP selector applies here, the core
+        # then discards the message for what it lacks (base §6.1, §6.2)
         if not self.permits(entry.pair.name, map_address, rcoa):
             raise SecurityDrop(f"SA {entry.pair.name}: selectors (MAP {entry.pair.map}, RCoA {entry.pair.rcoa}) "
                                "do not cover this packet (RFC 4301 §5.2)")
@@ -248,11 +251,12 @@ class IpsecSecurity:
         return None if best is None else best[1]
 
     def permits(self, pair: str | None, map_address: bytes, rcoa: bytes | None) -> bool:
+        """Whether ``pair``'s selectors cover ``map_address`` and ``rcoa`` (None: no RCoA to check)."""
         entry = self._pairs.get(pair) if pair is not None else None
-        if entry is None or rcoa is None:
+        if entry is None:
             return False
         return (ipaddress.IPv6Address(map_address) in entry.map
-                and ipaddress.IPv6Address(rcoa) in entry.rcoa)
+                and (rcoa is None or ipaddress.IPv6Address(rcoa) in entry.rcoa))
 
     def snapshot(self) -> dict[str, Any]:
         return {"ipsec": "on", "pairs": [{"name": p.name, "map": str(p.map), "rcoa": str(p.rcoa),

@@ -35,19 +35,35 @@ def _map_config(**changes) -> Callable:
     return lambda config, edition: MapCore(dataclasses.replace(config, **changes), edition)
 
 
+class _PatchFirst:
+    """A security seam that applies ``patch(packet)`` to each outgoing packet before the real seam protects it
+    (so the broken BA is what gets protected); ``patch`` returning None marks the packet to be dropped."""
+
+    def __init__(self, real, patch: Callable) -> None:
+        self.real, self.patch, self.dropped = real, patch, []
+
+    def protect(self, packet, pair):
+        patched = self.patch(packet)
+        if patched is None:
+            self.dropped.append(packet)
+            return packet
+        return self.real.protect(patched, pair)
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
 def _ack_patch(patch: Callable) -> Callable:
-    """Patch the BA packets the MAP sends (``patch(packet) -> packet`` or None to send nothing)."""
+    """Patch the BA packets the MAP sends (``patch(packet, status) -> packet`` or None to send nothing), before
+    IPsec protects them."""
     def _ack(self, original, req, status, units, **kw):
-        actions = original(self, req, status, units, **kw)
-        out = []
-        for a in actions:
-            if isinstance(a, Send):
-                packet = patch(a.packet, status)
-                if packet is None:
-                    continue
-                a = dataclasses.replace(a, packet=packet)
-            out.append(a)
-        return out
+        real = self.security
+        self.security = seam = _PatchFirst(real, lambda packet: patch(packet, status))
+        try:
+            actions = original(self, req, status, units, **kw)
+        finally:
+            self.security = real
+        return [a for a in actions if not (isinstance(a, Send) and seam.dropped)]
     return _map(_ack=_ack)
 
 

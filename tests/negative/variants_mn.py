@@ -47,11 +47,32 @@ def _patched_selection(select: Callable) -> Callable:
 
 
 # -- the local BU ------------------------------------------------------------------------------------------
+class _PatchFirst:
+    """A security seam that applies ``patch(packet)`` before the real seam protects it (the broken BU is what gets
+    protected)."""
+
+    def __init__(self, real, patch: Callable) -> None:
+        self.real, self.patch = real, patch
+
+    def protect(self, packet, pair):
+        return self.real.protect(self.patch(packet), pair)
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
 def _local_bu_patched(patch: Callable) -> Callable:
-    """``patch(self, entry, packet) -> packet`` applied to every local BU (BU to a MAP) the core builds."""
+    """``patch(self, entry, packet) -> packet`` applied to every local BU (BU to a MAP) the core builds, before
+    IPsec protects it."""
     def _bu_packet(self, original, entry, units):
-        packet = original(self, entry, units)
-        return patch(self, entry, packet) if entry.kind == "map" else packet
+        if entry.kind != "map":
+            return original(self, entry, units)
+        real = self.security
+        self.security = _PatchFirst(real, lambda packet: patch(self, entry, packet))
+        try:
+            return original(self, entry, units)
+        finally:
+            self.security = real
     return _bu_packet
 
 
