@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness import paths
+from harness import errors, paths
 from harness.errors import HarnessError
 
 
@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not args.verbose:
         logging.getLogger("paramiko").setLevel(logging.WARNING)
+    errors.install_log_redaction()  # testbed secrets registered later are masked in every command's logs
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         return args.func(args, extra)

@@ -17,6 +17,18 @@ Markers (registered; ``--strict-markers`` rejects others)::
 Fixtures: ``testbed`` (session; built once), ``tester``, ``dut`` (a DutHandle, restarted before each
 test for isolation), ``judge`` (the test's :class:`~harness.verdicts.Judgement`), ``evidence`` (the
 test's evidence directory).  Verdicts: see :mod:`harness.verdicts`.
+
+Infrastructure failures mid-test are ERROR, with the evidence gathered until then (pcaps, the commands run on the
+nodes with the failure, console transcripts, the judgement so far, ``error.txt``), and the run goes on:
+
+- a management connection that failed (SSH session dropped, console gone) is probed once after the test
+  (:meth:`~harness.testbed.backend.TestbedBackend.recover`); a node that does not answer is *lost*, and later tests
+  that need it are ERROR at once naming the cause;
+- the DUT's daemon ending during the test (it crashed; the testbed notices, :meth:`service_failure`) makes the test
+  ERROR -- the DUT was not judged -- unless a violation was judged before it ended; the next test starts it afresh.
+
+Secrets (anything typed Secret in the testbed, console passwords, private keys) are registered with
+:mod:`harness.errors` and masked in exceptions, captured output, log records, the journal, results and evidence.
 """
 
 from __future__ import annotations
@@ -30,7 +42,8 @@ from typing import Any
 import pytest
 
 from harness import coverage, description, paths, results, tshark
-from harness.errors import InfrastructureError
+from harness.errors import (DriverError, InfrastructureError, NodeLostError, install_log_redaction, redact,
+                            redact_data, redact_exception, register_key_file, register_secrets_in)
 from harness.testbed import TestbedBackend, load, open_backend
 from harness.verdicts import Inconclusive, Judgement, Verdict, combine, level
 
@@ -79,6 +92,7 @@ class _Session:
             self.dut_node = node
             self.role = self.spec.nodes[node].role if node else None
             self.spec.dut = node
+            register_secrets_in(self.spec)  # every Secret of the testbed file, its security section included
         return self.spec
 
     def load_catalog(self):
@@ -104,6 +118,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     config.stash[_STATE] = _Session(config)
+    install_log_redaction()
     if config.getoption("--run-dir"):
         # teardown (testbed down) runs on SIGTERM as it does on Ctrl-C
         config.stash[_SIGTERM] = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -261,6 +276,10 @@ def testbed(request: pytest.FixtureRequest) -> TestbedBackend:
     backend.progress = _terminal_line(request.config)
     backend.up()
     state.backend = backend
+    register_secrets_in(backend.spec)  # and those the backend made for this run (a console's password)
+    for node in backend.spec.nodes.values():
+        if node.management.key_file:
+            register_key_file(node.management.key_file)
     return backend
 
 
@@ -363,7 +382,8 @@ def _evidence_dir(item: pytest.Item) -> Path:
 
 @pytest.fixture(autouse=True)
 def _capture_mark(request: pytest.FixtureRequest):
-    """Remember where the tester's capture stood when the test began (for its evidence)."""
+    """Remember when the test began and where the tester's capture stood (for its evidence)."""
+    request.node.stash[_STARTED] = time.time()
     if "tester" in request.fixturenames:
         t = request.getfixturevalue("tester")
         request.node.stash[_MARK] = (t, t.mark(), time.time())
@@ -371,23 +391,33 @@ def _capture_mark(request: pytest.FixtureRequest):
 
 
 _MARK = pytest.StashKey[tuple]()
+_STARTED = pytest.StashKey[float]()
 
 
 # -- verdicts ---------------------------------------------------------------------------------------------
 def _save_evidence(item: pytest.Item, judgement: Judgement | None) -> tuple[list[str], list[str], str]:
-    """Write pcaps, the DUT command log and the step log; confirm judged fields with tshark.
+    """Write pcaps, the commands run on the nodes, console transcripts and the step log; confirm judged fields with
+    tshark.  Each part is saved on its own: one that cannot be (a tester gone with the infrastructure) costs only
+    itself.  Everything written is redacted (:func:`harness.errors.redact`).
 
     Returns (evidence files, tshark disagreements, what the tshark confirmation did)."""
     files: list[str] = []
     problems: list[str] = []
     confirmation = "no fields to confirm"
     directory = _evidence_dir(item)
+    state: _Session = item.config.stash[_STATE]
+    started = item.stash.get(_STARTED, None)
     marked = item.stash.get(_MARK, None)
     if marked is not None:
         t, mark, started = marked
-        pcaps = {p.stem: p for p in t.save_pcaps(directory, since=mark)}
-        files += [str(p) for p in pcaps.values()]
-        if judgement is not None:
+        try:
+            pcaps = {p.stem: p for p in t.save_pcaps(directory, since=mark)}
+            files += [str(p) for p in pcaps.values()]
+        except Exception as exc:  # noqa: BLE001 -- the verdict stands; the gap is said
+            pcaps = {}
+            files.append(_write(directory / "pcaps-not-saved.txt", f"the captures were not saved: "
+                                                                  f"{type(exc).__name__}: {exc}\n"))
+        if judgement is not None and pcaps:
             positions = t.capture.positions(mark)
             expectations = []
             for c in judgement.checks:
@@ -400,34 +430,128 @@ def _save_evidence(item: pytest.Item, judgement: Judgement | None) -> tuple[list
                 confirmation = f"{len(expectations)} fields, {len(problems)} disagreements"
             elif expectations:
                 confirmation = f"NOT DONE: tshark is not installed ({len(expectations)} fields unconfirmed)"
-        testbed = item.funcargs.get("testbed") or (item.funcargs.get("dut").backend if "dut" in item.funcargs else None)
-        if testbed is not None:
+    funcargs = getattr(item, "funcargs", {})
+    testbed = funcargs.get("testbed") or getattr(funcargs.get("dut"), "backend", None) or state.backend
+    if testbed is not None and started is not None:
+        try:
             log = testbed.command_log(since=started)
             if log:
-                path = directory / "commands.jsonl"
-                path.write_text("".join(json.dumps(e) + "\n" for e in log))
-                files.append(str(path))
+                files.append(_write(directory / "commands.jsonl",
+                                    "".join(json.dumps(redact_data(e), default=str) + "\n" for e in log)))
+            for node, path in testbed.management_logs().items():
+                text = _console_since(path, started)
+                if text:
+                    files.append(_write(directory / f"{node}-console.log", text))
+        except Exception as exc:  # noqa: BLE001 -- as for the captures
+            files.append(_write(directory / "commands-not-saved.txt", f"the command log was not saved: "
+                                                                     f"{type(exc).__name__}: {exc}\n"))
     if judgement is not None and judgement.timelines:
-        path = directory / "timeline.json"
-        path.write_text(json.dumps(judgement.timelines))
-        files.append(str(path))
+        files.append(_write(directory / "timeline.json", json.dumps(judgement.timelines)))
     if judgement is not None and (judgement.steps or judgement.checks):
-        path = directory / "judgement.json"
-        path.write_text(json.dumps({"steps": judgement.steps, "checks": [c.as_dict() for c in judgement.checks],
-                                    "records": judgement.records}, indent=1, default=str))
-        files.append(str(path))
+        files.append(_write(directory / "judgement.json", json.dumps(
+            redact_data(json.loads(json.dumps({"steps": judgement.steps, "checks": [c.as_dict() for c in judgement.checks],
+                                               "records": judgement.records}, default=str))), indent=1)))
     return files, problems, confirmation
+
+
+def _write(path: Path, text: str) -> str:
+    path.write_text(redact(text))
+    return str(path)
+
+
+def _console_since(path: str, since: float) -> str:
+    """The lines of a console transcript (``TIMESTAMP >> ...``) written since ``since`` (time.time())."""
+    import datetime
+
+    try:
+        lines = Path(path).read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    out = []
+    for line in lines:
+        try:
+            stamp = datetime.datetime.fromisoformat(line.split(" ", 1)[0]).timestamp()
+        except ValueError:
+            continue
+        if stamp >= since - 0.001:
+            out.append(line)
+    return "".join(line + "\n" for line in out)
+
+
+def _driver_error(exc: BaseException | None) -> DriverError | None:
+    """The management failure behind ``exc`` (itself, or what it was raised from), if any."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, DriverError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _after_infrastructure_failure(item: pytest.Item, exc: BaseException | None) -> str:
+    """A management connection failed in this test: probe the node once (bounded), so the next test finds it
+    reconnected or lost (then failing at once).  Returns what to add to the reason."""
+    state: _Session = item.config.stash[_STATE]
+    failure = _driver_error(exc)
+    if failure is None or state.backend is None or isinstance(failure, NodeLostError):
+        return ""
+    test = (item.stash.get(_ITEM, None) or {}).get("id") or item.name
+    try:
+        if state.backend.recover(failure.node, f"{type(failure).__name__} in {test}: {failure}"):
+            return f" [{failure.node} answered again afterwards: the run goes on]"
+    except Exception as exc:  # noqa: BLE001 -- the verdict is decided already; say why the probe failed
+        return f" [{failure.node} could not be probed afterwards: {type(exc).__name__}: {exc}]"
+    return f" [{failure.node} did not answer afterwards: later tests that need it are ERROR at once]"
+
+
+def _dut_crashed(item: pytest.Item, judgement: Judgement | None, verdict: Verdict, reason: str) -> tuple[Verdict, str]:
+    """The DUT's daemon ended during the test (the testbed saw it die; it was not stopped through the testbed):
+    ERROR, the DUT was not judged -- unless a violation was judged before it ended, which stands."""
+    state: _Session = item.config.stash[_STATE]
+    dut = getattr(item, "funcargs", {}).get("dut")
+    backend = getattr(dut, "backend", None) or state.backend
+    if dut is None or backend is None or verdict is Verdict.NOT_APPLICABLE:
+        return verdict, reason
+    try:
+        failure = backend.service_failure(dut.node)
+    except Exception:  # noqa: BLE001 -- a liveness read-out never decides a verdict by failing
+        return verdict, reason
+    if failure is None:
+        return verdict, reason
+    what, ended = failure
+    if verdict is Verdict.FAIL and ended is not None and judgement is not None and any(
+            c.outcome is Verdict.FAIL and c.time < ended for c in judgement.checks):
+        return verdict, f"{reason} [the DUT's daemon ended afterwards: {what}]"
+    before = f"; before that: {verdict}: {reason}" if reason and verdict is not Verdict.PASS else ""
+    return Verdict.ERROR, f"the DUT crashed during the test, which was not judged: {what}{before}"
+
+
+@pytest.hookimpl(tryfirst=True, specname="pytest_runtest_makereport")
+def pytest_runtest_makereport_redact(item: pytest.Item, call: pytest.CallInfo) -> None:
+    """Before any report is made of this phase: mask secrets in its exception and captured output, so pytest's
+    report, Allure's results and the terminal cannot show them."""
+    if call.excinfo is not None:
+        redact_exception(call.excinfo.value)
+    sections = getattr(item, "_report_sections", None)
+    if sections:
+        item._report_sections = [(when, key, redact(content)) for when, key, content in sections]
+    return None
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
+    _redact_report(report)
     state: _Session = item.config.stash[_STATE]
     info = item.stash.get(_ITEM, None)
     if info is None:
         if state.run_dir is not None and (report.when == "call" or report.outcome != "passed") and report.when != "teardown":
             files = _save_evidence(item, None)[0] if report.when == "call" else []
-            _journal(item, state, _plain_verdict(report, call),
+            verdict, reason = _plain_verdict(report, call)
+            if verdict is Verdict.ERROR:
+                reason += _after_infrastructure_failure(item, call.excinfo.value if call.excinfo else None)
+            _journal(item, state, (verdict, reason),
                      {"phase": report.when, "duration": round(report.duration, 3), "evidence": files})
         return report
     if report.when == "teardown" and report.failed:
@@ -436,7 +560,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         exc = call.excinfo.value if call.excinfo else None
         entry = {"nodeid": f"{item.nodeid} (teardown)", "test_purpose": None, "title": f"teardown of {info['id']}",
                  "role": state.role, "edition": state.edition, "requirements": [], "level": None,
-                 "verdict": str(Verdict.ERROR), "reason": f"teardown failed ({type(exc).__name__}): {exc}",
+                 "verdict": str(Verdict.ERROR), "reason": redact(f"teardown failed ({type(exc).__name__}): {exc}"),
                  "phase": "teardown", "duration": round(report.duration, 3)}
         state.entries.append(entry)
         if state.journal is not None:
@@ -455,9 +579,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             exc = Inconclusive(str(exc))  # a test purpose may not skip itself: it could not judge
         infra = isinstance(exc, InfrastructureError) or (report.when == "setup" and not isinstance(exc, Inconclusive))
         verdict, reason = combine(judgement, exc, infra)
+        verdict, reason = _dut_crashed(item, judgement, verdict, reason)
         files, disagreements, confirmation = _save_evidence(item, judgement)
         if disagreements and verdict not in (Verdict.ERROR,):
             verdict, reason = Verdict.ERROR, "tester and tshark disagree on judged fields: " + "; ".join(disagreements)
+        if verdict is Verdict.ERROR:
+            reason += _after_infrastructure_failure(item, exc)
+            trace = report.longreprtext if report.longrepr else ""
+            files.append(_write(_evidence_dir(item) / "error.txt",
+                                f"{verdict}: {reason}\n" + (f"\n{trace}\n" if trace else "")))
+    reason = redact(reason)
     _set_outcome(report, verdict, reason)
     _journal(item, state, (verdict, reason), {
         "phase": report.when, "duration": round(report.duration, 3), "evidence": files, "tshark": confirmation,
@@ -466,6 +597,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         "measurements": judgement.measurements if judgement else {},
         "faults": [f.record() for f in judgement.faults] if judgement else []})
     return report
+
+
+def _redact_report(report: pytest.TestReport) -> None:
+    """Mask secrets in a report (its failure text and captured output) that something put there after the exception
+    was redacted."""
+    try:
+        if report.longrepr is not None and not isinstance(report.longrepr, tuple):
+            text = str(report.longrepr)
+            if redact(text) != text:
+                report.longrepr = redact(text)
+        elif isinstance(report.longrepr, tuple):
+            report.longrepr = tuple(redact(x) for x in report.longrepr)
+        report.sections = [(key, redact(content)) for key, content in report.sections]
+    except Exception:  # noqa: BLE001 -- a report that cannot be read back is left to pytest
+        pass
 
 
 def _plain_verdict(report: pytest.TestReport, call: pytest.CallInfo) -> tuple[Verdict, str]:
@@ -498,6 +644,7 @@ def _journal(item: pytest.Item, state: _Session, verdict_reason: tuple[Verdict, 
              "role": state.role, "edition": state.edition, "requirements": list(info.get("requirements", ())),
              "level": info.get("level"), "verdict": str(verdict), "reason": reason,
              "description": info.get("description", {}), **extra}
+    entry = redact_data(json.loads(json.dumps(entry, default=str)))  # no secret in the journal, results or report
     if state.run_dir is not None and "evidence" in entry:  # relative to the run directory: it can be moved
         entry["evidence"] = [results.relative(f, state.run_dir) for f in entry["evidence"]]
     state.entries.append(entry)

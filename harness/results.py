@@ -3,6 +3,7 @@
 ``results.jsonl`` gets one line per finished test, flushed and synced at once, so a run that is killed
 keeps every result it finished; ``results.json`` is assembled from the journal at the end (and can be
 rebuilt from it by :func:`assemble`), with the requirement coverage of the run (:mod:`harness.coverage`).
+Registered secrets (:func:`harness.errors.register_secret`) are masked in everything written here.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from harness import paths
 from harness.coverage import summary as coverage_summary
+from harness.errors import redact_data
 
 JOURNAL = "results.jsonl"
 RESULTS = "results.json"
@@ -33,12 +35,17 @@ class Journal:
         self._file = open(self.path, "a", buffering=1)
 
     def write(self, entry: dict[str, Any]) -> None:
-        self._file.write(json.dumps(entry, default=str) + "\n")
+        self._file.write(json.dumps(_clean(entry)) + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
 
     def close(self) -> None:
         self._file.close()
+
+
+def _clean(doc: Any) -> Any:
+    """``doc`` as plain JSON data (anything else as its ``str``), every registered secret masked."""
+    return redact_data(json.loads(json.dumps(doc, default=str)))
 
 
 def read_journal(run_dir: Path) -> list[dict[str, Any]]:
@@ -87,7 +94,7 @@ def provenance(testbed_path: Path, edition: str, role: str, dut: dict[str, Any],
 
 def write_provenance(run_dir: Path, head: dict[str, Any]) -> None:
     tmp = run_dir / (PROVENANCE + ".tmp")
-    tmp.write_text(json.dumps(head, indent=1, default=str))
+    tmp.write_text(json.dumps(_clean(head), indent=1))
     tmp.replace(run_dir / PROVENANCE)
 
 
@@ -144,6 +151,6 @@ def assemble(run_dir: Path, head: dict[str, Any], interrupted: bool = False,
         doc["requirements_summary"] = coverage_summary(requirements)
         doc["requirements"] = requirements
     tmp = run_dir / (RESULTS + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, default=str))
+    tmp.write_text(json.dumps(_clean(doc), indent=2))
     tmp.replace(run_dir / RESULTS)
     return doc

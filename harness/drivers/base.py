@@ -13,6 +13,8 @@ import dataclasses
 import logging
 import time
 
+from harness.errors import redact
+
 log = logging.getLogger("harness.drivers")
 
 
@@ -78,15 +80,16 @@ class CommandDriver(abc.ABC):
         log.debug("%s $ %s", self.node, command)
         if not hasattr(self, "transcript"):
             self.transcript = []
-        entry = {"time": time.time(), "node": self.node, "command": command}
+        # the transcript is evidence: a credential in a command or its output is masked (harness.errors.redact)
+        entry = {"time": time.time(), "node": self.node, "command": redact(command)}
         self.transcript.append(entry)
         try:
             result = self._run(command, timeout)
         except Exception as exc:
-            entry["error"] = f"{type(exc).__name__}: {exc}"
+            entry.update(error=f"{type(exc).__name__}: {redact(str(exc))}", duration=round(time.monotonic() - start, 3))
             raise
         result = dataclasses.replace(result, duration=time.monotonic() - start)
-        entry.update(exit=result.exit_status, stdout=result.stdout[-2000:], stderr=result.stderr[-1000:],
+        entry.update(exit=result.exit_status, stdout=redact(result.stdout[-2000:]), stderr=redact(result.stderr[-1000:]),
                      duration=round(result.duration, 3))
         log.debug("%s exit %d (%.3f s)", self.node, result.exit_status, result.duration)
         return result

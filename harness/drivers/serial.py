@@ -32,6 +32,9 @@ from harness.errors import (
     ConnectError,
     ConnectionLostError,
     ConsoleError,
+    redact,
+    register_secret,
+    secret_values,
 )
 
 PROMPT = "HMIPV6CT# "
@@ -82,25 +85,49 @@ def shell_line(command: str) -> str:
 
 
 class ConsoleLog:
-    """Append-only console transcript: ``TIMESTAMP >> sent`` / ``TIMESTAMP << received``."""
+    """Append-only console transcript: ``TIMESTAMP >> sent`` / ``TIMESTAMP << received`` / ``TIMESTAMP !! event``.
+
+    Registered secrets (:func:`harness.errors.register_secret`: the console password, any credential of the
+    testbed) are masked, also when one arrives cut across two reads: received text that may be the start of a
+    secret is held back until the next read, a line sent, or close."""
 
     def __init__(self, path: str) -> None:
         self._file: IO[str] = open(path, "a", encoding="utf-8", buffering=1)
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._pending = ""
 
     def _line(self, direction: str, text: str) -> None:
         if text:
             stamp = datetime.datetime.now().isoformat(timespec="milliseconds")
             self._file.write(f"{stamp} {direction} {escape_console(text)}\n")
 
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, ""
+        self._line("<<", redact(pending))
+
     def sent(self, text: str) -> None:
-        self._line(">>", text)
+        self._flush()
+        self._line(">>", redact(text))
 
     def received(self, data: bytes) -> None:
-        self._line("<<", self._decoder.decode(data))
+        text = redact(self._pending + self._decoder.decode(data))
+        hold = 0
+        for secret in secret_values():  # the longest tail that could be a secret's beginning
+            for k in range(min(len(secret) - 1, len(text)), hold, -1):
+                if text.endswith(secret[:k]):
+                    hold = k
+                    break
+        self._pending = text[len(text) - hold:] if hold else ""
+        self._line("<<", text[: len(text) - hold])
+
+    def event(self, text: str) -> None:
+        """What happened to the console itself (``TIMESTAMP !! text``): it was lost, it timed out."""
+        self._flush()
+        self._line("!!", redact(text))
 
     def close(self) -> None:
-        self._line("<<", self._decoder.decode(b"", final=True))
+        self._pending += self._decoder.decode(b"", final=True)
+        self._flush()
         self._file.close()
 
 
@@ -130,6 +157,7 @@ class SerialDriver(CommandDriver):
         self._log: ConsoleLog | None = None
         self._buf = bytearray()
         self._seq = 0
+        register_secret(password)  # never in the console log, an error message or a log record
 
     def __repr__(self) -> str:
         login = f", user={self.user!r}" if self.user else ""
@@ -138,8 +166,11 @@ class SerialDriver(CommandDriver):
     # -- low level ---------------------------------------------------------------------
 
     def _lost(self, exc: BaseException) -> ConnectionLostError:
+        error = ConnectionLostError(self.node, f"console {self.device} lost: {exc}")
+        if self._log:
+            self._log.event(str(error))
         self.close()
-        return ConnectionLostError(self.node, f"console {self.device} lost: {exc}")
+        return error
 
     def _send(self, text: str, shown: str | None = None) -> None:
         assert self._port is not None
@@ -203,8 +234,10 @@ class SerialDriver(CommandDriver):
         if self._port is not None:
             return
         try:
+            # a console that stops reading must not block a write forever: bounded like a prompt
             self._port = serial.Serial(
-                self.device, self.baudrate, timeout=_READ_TIMEOUT, exclusive=True
+                self.device, self.baudrate, timeout=_READ_TIMEOUT, exclusive=True,
+                write_timeout=self.prompt_timeout,
             )
         except (serial.SerialException, OSError, ValueError) as exc:
             raise ConnectError(self.node, f"cannot open console {self.device}: {exc}") from None
@@ -324,6 +357,8 @@ class SerialDriver(CommandDriver):
         begin = begin_re.search(self._buf)
         if end is None:
             partial = self._text(bytes(self._buf[begin.end():])) if begin else ""
+            if self._log:
+                self._log.event(f"{command!r} did not finish within {timeout:g} s: interrupting it (^C)")
             self._interrupt()
             raise CommandTimeoutError(self.node, command, timeout, partial)
         if begin is None or begin.end() > end.start():

@@ -1,16 +1,23 @@
 """Run commands over SSH (paramiko), optionally from inside a network namespace.
 
 Host keys are pinned: the server's key must match an entry of an OpenSSH ``known_hosts``
-file, looked up as ``host`` (port 22) or ``[host]:port``.  Passwords never appear in
-``repr()``, logs or exception messages.
+file, looked up as ``host`` (port 22) or ``[host]:port`` (strict by default; an unknown or
+different key is a :class:`~harness.errors.HostKeyMismatchError` naming the host, the pinned and
+the presented fingerprints and the known_hosts file).  Passwords and the private key's content
+never appear in ``repr()``, logs or exception messages (they are registered with
+:func:`harness.errors.register_secret`).  Every step has a deadline: connecting, the handshake,
+authentication and starting a command are bounded by ``connect_timeout`` (a server that stops
+answering has its transport closed under the waiting call), a command by its timeout.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import select
 import socket
+import threading
 import time
 
 import paramiko
@@ -24,6 +31,8 @@ from harness.errors import (
     ConnectError,
     ConnectionLostError,
     HostKeyMismatchError,
+    register_key_file,
+    register_secret,
 )
 
 log = logging.getLogger("harness.drivers.ssh")
@@ -81,6 +90,9 @@ class SshDriver(CommandDriver):
         self.keepalive = keepalive
         self.default_timeout = default_timeout
         self._transport: paramiko.Transport | None = None
+        register_secret(password)
+        if key_file:
+            register_key_file(key_file)
 
     def __repr__(self) -> str:
         auth = "+".join(
@@ -186,21 +198,36 @@ class SshDriver(CommandDriver):
         if pinned:
             expected = ", ".join(describe_key(k) for k in pinned.values())
             message = f"host key for {name} differs from the pinned one: expected {expected}, " \
-                      f"server presented {presented}"
+                      f"server presented {presented} (pinned in {self.known_hosts}; if the device's key " \
+                      "changed on purpose, replace its line there)"
         else:
-            source = self.known_hosts or "(no known_hosts file given)"
-            message = f"no pinned key for {name} in {source}; server presented {presented}"
+            if not self.known_hosts:
+                source = "(no known_hosts file given)"
+            elif not os.path.exists(os.path.expanduser(self.known_hosts)):
+                source = f"{self.known_hosts} (the file does not exist)"
+            else:
+                source = self.known_hosts
+            message = f"no pinned key for {name} in {source}; server presented {presented} " \
+                      "(strict host key checking: pin the device's key in its known_hosts file)"
             expected = ""
         error = HostKeyMismatchError(self.node, message)
         error.expected = expected  # type: ignore[attr-defined]
         error.presented = presented  # type: ignore[attr-defined]
+        error.known_hosts = self.known_hosts  # type: ignore[attr-defined]
         raise error
+
+    def _auth_timed_out(self, exc: paramiko.AuthenticationException) -> None:
+        """A server that does not answer an authentication request is not one that refused it."""
+        if "timeout" in str(exc).lower():
+            raise ConnectError(self.node, f"{known_hosts_name(self.host, self.port)} did not answer the "
+                                          f"authentication within {self.connect_timeout:g} s") from None
 
     def _authenticate(self, transport: paramiko.Transport) -> None:
         tried = []
         try:
             if self.key_file:
                 tried.append(f"key {self.key_file}")
+                register_key_file(self.key_file)
                 try:
                     pkey = paramiko.PKey.from_path(os.path.expanduser(self.key_file))
                 except (OSError, paramiko.SSHException, ValueError) as exc:
@@ -209,14 +236,14 @@ class SshDriver(CommandDriver):
                     ) from None
                 try:
                     transport.auth_publickey(self.user, pkey)
-                except paramiko.AuthenticationException:
-                    pass
+                except paramiko.AuthenticationException as exc:
+                    self._auth_timed_out(exc)
             if self._password is not None and not transport.is_authenticated():
                 tried.append("password")
                 try:
                     transport.auth_password(self.user, self._password)
-                except paramiko.AuthenticationException:
-                    pass
+                except paramiko.AuthenticationException as exc:
+                    self._auth_timed_out(exc)
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise ConnectError(
                 self.node, f"connection closed during authentication: {type(exc).__name__}"
@@ -235,17 +262,41 @@ class SshDriver(CommandDriver):
         reason = transport.get_exception() if transport is not None else None
         if transport is not None:
             transport.close()
-        detail = f": {reason or type(reason).__name__}" if reason is not None else ""
+        expired = getattr(transport, "hmipv6ct_expired", None)
+        if expired:
+            detail = f": the server did not answer {expired} within {self.connect_timeout:g} s"
+        else:
+            detail = f": {str(reason) or type(reason).__name__}" if reason is not None else ""
         return ConnectionLostError(self.node, f"SSH connection lost {what}{detail}")
+
+    @contextlib.contextmanager
+    def _deadline(self, transport: paramiko.Transport, what: str):
+        """Bound a paramiko call that waits for the server without a timeout of its own (``exec_command``): when
+        ``connect_timeout`` passes first, the transport is closed under it, which ends the wait."""
+        def expire() -> None:
+            transport.hmipv6ct_expired = what  # type: ignore[attr-defined]
+            transport.close()
+
+        timer = threading.Timer(self.connect_timeout, expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
 
     def exec_channel(self, command: str) -> paramiko.Channel:
         """Start ``command`` and return its channel, for a long-running program spoken to on stdin/stdout (an
         agent); the caller closes it."""
         self.open()
+        transport = self._transport
         try:
-            chan = self._transport.open_session(timeout=self.connect_timeout)
-            chan.exec_command(command)
+            chan = transport.open_session(timeout=self.connect_timeout)
+            with self._deadline(transport, "starting a command"):
+                chan.exec_command(command)
         except (paramiko.SSHException, EOFError, OSError) as exc:
+            if not transport.is_active():
+                raise self._lost(f"starting {command!r}") from exc
             raise ConnectionLostError(self.node, f"cannot start {command!r}: {exc}") from exc
         return chan
 
@@ -254,7 +305,8 @@ class SshDriver(CommandDriver):
         assert transport is not None
         try:
             chan = transport.open_session(timeout=self.connect_timeout)
-            chan.exec_command(command)
+            with self._deadline(transport, "starting a command"):
+                chan.exec_command(command)
             chan.shutdown_write()
         except (paramiko.SSHException, EOFError, OSError) as exc:
             if not transport.is_active():

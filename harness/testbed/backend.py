@@ -4,6 +4,11 @@ A backend builds (or just reaches) the nodes of a :class:`~harness.testbed.model
 hands out a command driver per node, tells the tester where its ports are, performs a
 mobile node's layer-2 handover (``attach``) and checks health.  The netns backend moves a
 bridge port; a Wi-Fi lab roams to the access point of the target router.
+
+A node whose management connection failed in a test is probed once (:meth:`TestbedBackend.recover`): when it
+does not answer it is *lost* -- :meth:`TestbedBackend.driver` then fails at once with the cause
+(:class:`~harness.errors.NodeLostError`) instead of every later test waiting for connection timeouts, and tries the
+node again only every :attr:`TestbedBackend.lost_retry` seconds.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import json
 import time
 
 from harness.drivers.base import CommandDriver
-from harness.errors import DriverError, TestbedError
+from harness.errors import DriverError, NodeLostError, TestbedError
 from harness.testbed.model import Node, Testbed
 
 
@@ -80,6 +85,8 @@ class TestbedBackend(abc.ABC):
         self._drivers: dict[str, CommandDriver] = {}
         #: where a long ``up`` reports what it is doing (the pytest plugin shows it on the terminal); None: the log
         self.progress: Callable[[str], None] | None = None
+        #: nodes found gone: node -> (cause, time.monotonic() of the last attempt to reach it)
+        self.lost: dict[str, tuple[str, float]] = {}
 
     def report_progress(self, message: str) -> None:
         if self.progress is not None:
@@ -112,13 +119,58 @@ class TestbedBackend(abc.ABC):
     def _make_driver(self, node: Node) -> CommandDriver:
         """A new, unopened driver for ``node``'s management connection."""
 
+    #: seconds before a lost node is tried again (a lab device that rebooted comes back)
+    lost_retry: float = 60.0
+    #: seconds a probe of a node (reconnect and one command) may take
+    probe_timeout: float = 10.0
+    _RECONNECT = "; reconnecting failed: "
+
     def driver(self, node: str) -> CommandDriver:
-        """The (shared, lazily opened) command driver of ``node``."""
+        """The (shared, lazily opened) command driver of ``node``.  A lost node raises
+        :class:`~harness.errors.NodeLostError` at once, or is probed again after :attr:`lost_retry` seconds."""
         if node not in self.spec.nodes:
             raise TestbedError(f"no node {node!r} in testbed {self.spec.name!r}")
         if node not in self._drivers:
             self._drivers[node] = self._make_driver(self.spec.nodes[node])
+        if node in self.lost:
+            cause, since = self.lost[node]
+            first = cause.split(self._RECONNECT)[0]  # what made it lost, without the failed retries
+            if time.monotonic() - since < self.lost_retry or not self._probe(node, first):
+                raise NodeLostError(node, f"{cause} (lost earlier in this run: not tried again for "
+                                          f"{self.lost_retry:g} s)")
         return self._drivers[node]
+
+    def _probe(self, node: str, cause: str) -> bool:
+        """Reconnect to ``node`` and run one command, bounded; on failure mark it lost with ``cause``."""
+        drv = self._drivers.get(node) or self._make_driver(self.spec.nodes[node])
+        self._drivers[node] = drv
+        drv.close()
+        try:
+            drv.run("true", timeout=self.probe_timeout)
+        except DriverError as exc:
+            self.lost[node] = (f"{cause}{self._RECONNECT}{exc}", time.monotonic())
+            logging.getLogger("harness.testbed").warning("%s: lost (%s)", node, self.lost[node][0])
+            return False
+        self.lost.pop(node, None)
+        return True
+
+    def recover(self, node: str, cause: str) -> bool:
+        """After a management failure of ``node`` (``cause``, e.g. the SSH session dropped): reconnect once,
+        bounded; True when it answers again.  A node that does not is marked lost (see :meth:`driver`)."""
+        if node not in self.spec.nodes:
+            return False
+        if node in self.lost:
+            return False
+        return self._probe(node, cause)
+
+    def service_failure(self, node: str) -> tuple[str, float | None] | None:
+        """Why ``node``'s HMIPv6 daemon, which the testbed started and did not stop, is no longer running (it
+        crashed), with the time it ended when known; None while it runs (or when the testbed cannot tell)."""
+        return None
+
+    def management_logs(self) -> dict[str, str]:
+        """Transcript files the management drivers keep (a serial console's log), by node."""
+        return {name: drv.log_path for name, drv in self._drivers.items() if getattr(drv, "log_path", None)}
 
     def command_log(self, since: float = 0.0) -> list[dict]:
         """Every command run on any node since ``since`` (time.time()), in time order (for evidence)."""

@@ -20,9 +20,11 @@ import hashlib
 import logging
 import secrets
 import os
+import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -55,6 +57,24 @@ def _run(argv: list[str], input: str | None = None, what: str = "") -> str:
         detail = (proc.stderr or proc.stdout).strip()
         raise TestbedError(f"{what or ' '.join(argv[:4])} failed (exit {proc.returncode}): {detail}")
     return proc.stdout
+
+
+def _note_exit_time(proc: subprocess.Popen) -> None:
+    """Set ``proc.hmipv6ct_ended`` (time.time()) when ``proc`` ends, without reaping it: a thread waits on a pidfd
+    (nothing is noted where pidfds are not available)."""
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        return
+
+    def wait() -> None:
+        try:
+            select.select([fd], [], [])
+            proc.hmipv6ct_ended = time.time()  # type: ignore[attr-defined]
+        finally:
+            os.close(fd)
+
+    threading.Thread(target=wait, name=f"exit of {proc.pid}", daemon=True).start()
 
 
 class NetnsTestbed(TestbedBackend):
@@ -306,6 +326,8 @@ class NetnsTestbed(TestbedBackend):
         render = refconfig.RENDER[daemon]
         path = self._daemon_config(node)
         config = render(self.spec, node, nodedir, self.edition)
+        path.touch(mode=0o600)  # it may hold IPsec keys (refconfig._security)
+        path.chmod(0o600)
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         Path(config["control_socket"]).unlink(missing_ok=True)
         if node.command:
@@ -317,6 +339,7 @@ class NetnsTestbed(TestbedBackend):
             proc = subprocess.Popen(["ip", "netns", "exec", self.netns_of(node.name), *argv],
                                     stdout=err, stderr=subprocess.STDOUT, start_new_session=True)
         self._daemons[node.name] = proc
+        _note_exit_time(proc)
         self._started(proc, f"{daemon} {node.name}")
 
     def _wait_ready(self, node: Node, timeout: float = 15.0) -> None:
@@ -374,6 +397,28 @@ class NetnsTestbed(TestbedBackend):
     def service_running(self, node: str) -> bool:
         proc = self._daemons.get(node)
         return proc is not None and proc.poll() is None
+
+    def service_pid(self, node: str) -> int | None:
+        """The PID of the node's running HMIPv6 daemon (None when it does not run)."""
+        proc = self._daemons.get(node)
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    def service_failure(self, node: str) -> tuple[str, float | None] | None:
+        """The daemon started (and not stopped or killed) through this testbed has ended on its own: what it said
+        last, and when it ended (None when the time is unknown)."""
+        proc = self._daemons.get(node)
+        if proc is None or proc.poll() is None:
+            return None
+        daemon = self._daemon_of(self.spec.nodes[node])
+        status = proc.returncode
+        how = f"killed by signal {-status}" if status < 0 else f"exit status {status}"
+        try:
+            err = (self.state_required().workdir / node / f"{daemon}.err").read_text(errors="replace")
+            tail = " | ".join(line for line in err.strip().splitlines()[-5:])[-600:]
+        except (OSError, TestbedError):
+            tail = ""
+        return (f"{daemon} on {node} (pid {proc.pid}) ended ({how})" + (f"; its last output: {tail}" if tail else ""),
+                getattr(proc, "hmipv6ct_ended", None))
 
     def control_command(self, node: str) -> str | None:
         """The shell command that shows or steers the reference daemon on ``node`` (``… show``)."""
