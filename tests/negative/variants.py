@@ -19,6 +19,7 @@ from reference_impl.actions import BindingUpdated, MapStateChanged, Send
 from reference_impl.ar.core import ArCore
 from reference_impl.map import core as map_core_module
 from reference_impl.map.core import MapCore
+from seams import Careless, PatchFirst, lenient_icv, with_seam
 
 
 def _map(**overrides: Callable) -> Callable:
@@ -35,30 +36,12 @@ def _map_config(**changes) -> Callable:
     return lambda config, edition: MapCore(dataclasses.replace(config, **changes), edition)
 
 
-class _PatchFirst:
-    """A security seam that applies ``patch(packet)`` to each outgoing packet before the real seam protects it
-    (so the broken BA is what gets protected); ``patch`` returning None marks the packet to be dropped."""
-
-    def __init__(self, real, patch: Callable) -> None:
-        self.real, self.patch, self.dropped = real, patch, []
-
-    def protect(self, packet, pair):
-        patched = self.patch(packet)
-        if patched is None:
-            self.dropped.append(packet)
-            return packet
-        return self.real.protect(patched, pair)
-
-    def __getattr__(self, name):
-        return getattr(self.real, name)
-
-
 def _ack_patch(patch: Callable) -> Callable:
     """Patch the BA packets the MAP sends (``patch(packet, status) -> packet`` or None to send nothing), before
     IPsec protects them."""
     def _ack(self, original, req, status, units, **kw):
         real = self.security
-        self.security = seam = _PatchFirst(real, lambda packet: patch(packet, status))
+        self.security = seam = PatchFirst(real, lambda packet: patch(packet, status))
         try:
             actions = original(self, req, status, units, **kw)
         finally:
@@ -249,39 +232,6 @@ def _relays_without_own_option(config, edition):
     return MapCore(config, edition)
 
 
-class _Careless:
-    """The MAP's real security seam with one duty dropped: ``plain_bus`` (unprotected BUs are taken),
-    ``plain_bas`` (BAs go out unprotected)."""
-
-    def __init__(self, real, *, plain_bus: bool = False, plain_bas: bool = False) -> None:
-        self.real, self.plain_bus, self.plain_bas = real, plain_bus, plain_bas
-
-    @property
-    def required(self) -> bool:
-        return self.real.required and not self.plain_bus
-
-    def protect(self, packet, pair):
-        return packet if self.plain_bas else self.real.protect(packet, pair)
-
-    def __getattr__(self, name):
-        return getattr(self.real, name)
-
-
-def _map_security(**duties: bool) -> Callable:
-    """A MapCore whose security seam (set by the daemon after construction) is wrapped in :class:`_Careless`."""
-    def factory(config, edition):
-        class Variant(MapCore):
-            @property
-            def security(self):
-                return self._variant_security
-
-            @security.setter
-            def security(self, value):
-                self._variant_security = _Careless(value, **duties)
-        return Variant(config, edition)
-    return factory
-
-
 def _no_anti_replay(config, edition):
     """Every inbound SA's replay window accepts everything (RFC 4303 §3.4.3 not applied)."""
     from reference_impl.ipsec import ReplayWindow
@@ -291,14 +241,8 @@ def _no_anti_replay(config, edition):
 
 
 def _no_icv_check(config, edition):
-    """ESP and AH ICVs are compared with a function that always agrees (integrity not checked)."""
-    from reference_impl.ipsec import ah, esp
-
-    class Lenient:
-        @staticmethod
-        def compare_digest(a, b):
-            return True
-    esp.hmac = ah.hmac = Lenient  # this process runs only the variant
+    """ESP and AH ICVs are not checked."""
+    lenient_icv()
     return MapCore(config, edition)
 
 
@@ -312,9 +256,9 @@ def _installs_null_auth(config, edition):
 VARIANTS: dict[str, tuple[str, str, str, str, Callable]] = {
     # name: (role, test function, expected verdict, requirement named, core factory)
     "map-takes-unprotected-bu": ("map", "test_unprotected_bu_refused", "FAIL", "HMIP-4140-12.1-P6-MUST-1",
-                                 _map_security(plain_bus=True)),
+                                 with_seam(MapCore, lambda real: Careless(real, plain_in=True))),
     "map-ba-unprotected": ("map", "test_ba_protected", "FAIL", "HMIP-4140-12.1-P6-MUST-1",
-                           _map_security(plain_bas=True)),
+                           with_seam(MapCore, lambda real: Careless(real, plain_out=True))),
     "map-no-icv-check": ("map", "test_bad_icv_refused", "FAIL", "HMIP-4140-12-P1-MUST-1", _no_icv_check),
     "map-no-anti-replay": ("map", "test_replayed_bu_dropped", "FAIL", "HMIP-4140-12-P1-MUST-1", _no_anti_replay),
     "map-rcoa-not-bound-to-sa": ("map", "test_rcoa_hijack_refused", "FAIL", "HMIP-4140-12.1-P2-BIND-1",

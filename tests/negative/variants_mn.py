@@ -16,6 +16,7 @@ from collections.abc import Callable
 from reference_impl.actions import Send
 from reference_impl.mn import core as mn_core_module
 from reference_impl.mn.core import MnCore
+from seams import Careless, PatchFirst, lenient_icv, with_seam
 from reference_impl.wire.ipv6 import Packet
 from reference_impl.wire.mobility import BU_A, BU_H, AlternateCareOfAddress, BindingUpdate
 
@@ -47,20 +48,6 @@ def _patched_selection(select: Callable) -> Callable:
 
 
 # -- the local BU ------------------------------------------------------------------------------------------
-class _PatchFirst:
-    """A security seam that applies ``patch(packet)`` before the real seam protects it (the broken BU is what gets
-    protected)."""
-
-    def __init__(self, real, patch: Callable) -> None:
-        self.real, self.patch = real, patch
-
-    def protect(self, packet, pair):
-        return self.real.protect(self.patch(packet), pair)
-
-    def __getattr__(self, name):
-        return getattr(self.real, name)
-
-
 def _local_bu_patched(patch: Callable) -> Callable:
     """``patch(self, entry, packet) -> packet`` applied to every local BU (BU to a MAP) the core builds, before
     IPsec protects it."""
@@ -68,7 +55,7 @@ def _local_bu_patched(patch: Callable) -> Callable:
         if entry.kind != "map":
             return original(self, entry, units)
         real = self.security
-        self.security = _PatchFirst(real, lambda packet: patch(self, entry, packet))
+        self.security = PatchFirst(real, lambda packet: patch(self, entry, packet))
         try:
             return original(self, entry, units)
         finally:
@@ -115,40 +102,16 @@ def _ba_rh2_not_checked(replace_when: Callable) -> Callable:
 
 
 # -- IPsec (base §12.1) ----------------------------------------------------------------------------------
-class _Careless:
-    """The MN's real security seam with one duty dropped (``plain_bus``: BUs go out unprotected;
-    ``plain_bas``: unprotected BAs are taken)."""
-
-    def __init__(self, real, *, plain_bus: bool = False, plain_bas: bool = False) -> None:
-        self.real, self.plain_bus, self.plain_bas = real, plain_bus, plain_bas
-
-    @property
-    def required(self) -> bool:
-        return self.real.required and not self.plain_bas
-
-    def protect(self, packet, pair):
-        return packet if self.plain_bus else self.real.protect(packet, pair)
-
-    def __getattr__(self, name):
-        return getattr(self.real, name)
-
-
 def _mn_no_icv_check(config, edition):
-    """ESP and AH ICVs are compared with a function that always agrees (integrity not checked)."""
-    from reference_impl.ipsec import ah, esp
-
-    class Lenient:
-        @staticmethod
-        def compare_digest(a, b):
-            return True
-    esp.hmac = ah.hmac = Lenient  # this process runs only the variant
+    """ESP and AH ICVs are not checked."""
+    lenient_icv()
     return MnCore(config, edition)
 
 
 def _mn_takes_spoofed_ba(config, edition):
     """Unprotected BAs are taken, and a BA without a type 2 routing header counts as holding the RCoA."""
     fix_rh2 = _ba_rh2_not_checked(lambda p, e: p.rh2_address is None)
-    base = _mn_security(plain_bas=True)(config, edition)
+    base = with_seam(MnCore, lambda real: Careless(real, plain_in=True))(config, edition)
 
     class Variant(type(base)):
         def _on_ba(self, *a, **k):
@@ -166,21 +129,6 @@ def _hoti_encapsulated_once(self, original, cn):
             action = dataclasses.replace(action, packet=dataclasses.replace(p, payload=p.payload.payload))
         out.append(action)
     return out
-
-
-def _mn_security(**duties: bool) -> Callable:
-    """An MnCore whose security seam (set by the daemon after construction) is wrapped in :class:`_Careless`."""
-    def factory(config, edition):
-        class Variant(MnCore):
-            @property
-            def security(self):
-                return self._variant_security
-
-            @security.setter
-            def security(self, value):
-                self._variant_security = _Careless(value, **duties)
-        return Variant(config, edition)
-    return factory
 
 
 # -- the home registration -------------------------------------------------------------------------------
@@ -356,9 +304,9 @@ MN_VARIANTS: dict[str, tuple[str, str, str, str, Callable]] = {
     "mn-hoti-encapsulated-once": ("mn", "test_hoti_source_and_encapsulation", "FAIL", "HMIP-4140-12.2-P1-BIND-1",
                                   _mn(_send_tests=_hoti_encapsulated_once)),
     "mn-bu-unprotected": ("mn", "test_local_bu_protected", "FAIL", "HMIP-4140-12.1-P6-MUST-1",
-                          _mn_security(plain_bus=True)),
+                          with_seam(MnCore, lambda real: Careless(real, plain_out=True))),
     "mn-takes-unprotected-ba": ("mn", "test_unprotected_ba_ignored", "FAIL", "HMIP-4140-12.1-P6-MUST-1",
-                                _mn_security(plain_bas=True)),
+                                with_seam(MnCore, lambda real: Careless(real, plain_in=True))),
     "mn-local-bu-without-m": ("mn", "test_local_bu_format", "FAIL", "HMIP-4140-4.1-P1-MUST-1",
                               _mn(_bu_packet=_local_bu_patched(_without_m))),
     "mn-rcoa-as-lcoa": ("mn", "test_local_bu_format", "FAIL", "HMIP-4140-3.1-P10-MUST-1",

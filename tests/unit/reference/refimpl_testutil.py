@@ -46,13 +46,15 @@ def write_pcap(path: Path, frames: list[bytes]) -> None:
 TSHARK = shutil.which("tshark")
 
 
-def tshark_fields(pcap: Path) -> list[list[tuple[str, str]]]:
-    """Run ``tshark -r F -T json``; per frame, every (field, value) pair in document order.
+def tshark_fields(pcap: Path, options: list[str] = ()) -> list[list[tuple[str, str]]]:
+    """Run ``tshark -r F -T json`` (with extra ``options``, e.g. ESP SAs); per frame, every (field, value) pair in
+    document order.
 
     tshark repeats keys inside one JSON object (one ``icmpv6.opt`` per option), so pairs are collected with
     ``object_pairs_hook`` instead of building dicts.
     """
-    out = subprocess.run([TSHARK, "-r", str(pcap), "-T", "json"], check=True, capture_output=True, timeout=120)
+    out = subprocess.run([TSHARK, "-r", str(pcap), *options, "-T", "json"], check=True, capture_output=True,
+                         timeout=120)
 
     def hook(pairs):
         return ("obj", pairs)

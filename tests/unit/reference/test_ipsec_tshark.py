@@ -7,9 +7,7 @@ tshark is a required tool of this suite: no skip.
 
 from __future__ import annotations
 
-import json
 import struct
-import subprocess
 
 from refimpl_testutil import TSHARK, field, ones_complement_checksum, pseudo_header, tshark_fields, write_pcap
 
@@ -57,30 +55,7 @@ def uat_options(sas: list[ipsec.SecurityAssociation]) -> list[str]:
 
 def tshark_json_with(pcap, options: list[str]) -> list[list[tuple[str, str]]]:
     """Like ``tshark_fields`` but with extra preferences (the ESP SAs)."""
-    out = subprocess.run([TSHARK, "-r", str(pcap), *options, "-T", "json"], check=True, capture_output=True,
-                         timeout=120)
-
-    def hook(pairs):
-        return ("obj", pairs)
-
-    result = []
-    for pkt in json.loads(out.stdout, object_pairs_hook=hook):
-        flat: list[tuple[str, str]] = []
-
-        def walk(node):
-            if isinstance(node, tuple) and node[0] == "obj":
-                for key, value in node[1]:
-                    if isinstance(value, (tuple, list)):
-                        walk(value)
-                    else:
-                        flat.append((key, value))
-            elif isinstance(node, list):
-                for item in node:
-                    walk(item)
-
-        walk(pkt)
-        result.append(flat)
-    return result
+    return tshark_fields(pcap, options)
 
 
 def colon_hex(data: bytes) -> str:
