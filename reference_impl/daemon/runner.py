@@ -3,6 +3,13 @@
 Frames arrive on :class:`~.linkio.LinkSocket`s; a role-specific ``accept`` decides which go to the
 core (signalling) and which to the data plane; the core's actions are carried out in order; the
 loop sleeps until the core's next deadline.  A malformed frame is logged and dropped, never fatal.
+
+Nothing a frame, a timer or a control request triggers may end the daemon: an exception escaping the
+core, the data plane or a reader is counted (``internal_errors``) and logged with its traceback, and the
+loop goes on; a packet a core asks for that cannot be encoded is counted (``encode_errors``) and not sent.
+Log lines of the events a flood can cause (``decode_error``, ``internal_error``, ...) are rate limited
+per event (:data:`LOG_BURST` per second; the next line says how many were suppressed), so a stream of
+malformed frames cannot fill the disk; the counters stay exact.
 """
 
 from __future__ import annotations
@@ -11,8 +18,10 @@ import json
 import selectors
 import signal
 import socket
+import struct
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any, Protocol, TextIO
 
@@ -22,6 +31,9 @@ from .control import ControlServer
 from .linkio import LinkSocket, RawSender
 
 MAX_BATCH = 64  # frames read from one socket before the loop looks at timers again
+LOG_BURST = 20  # log lines per second and per flood-prone event; the rest are counted, not written
+FLOOD_EVENTS = frozenset({"decode_error", "internal_error", "encode_error", "send_error", "bad_link_dst",
+                          "reverse_tunnel_rejected"})
 
 
 class Core(Protocol):
@@ -35,10 +47,22 @@ class Core(Protocol):
 class JsonLog:
     """One JSON object per line: ``{"ts": ..., "daemon": ..., "event": ..., ...}``."""
 
-    def __init__(self, daemon: str, stream: TextIO) -> None:
-        self.daemon, self.stream = daemon, stream
+    def __init__(self, daemon: str, stream: TextIO, burst: int = LOG_BURST) -> None:
+        self.daemon, self.stream, self.burst = daemon, stream, burst
+        self._window: dict[str, tuple[int, int, int]] = {}  # event -> (second, written in it, suppressed)
 
     def __call__(self, event: str, **fields: Any) -> None:
+        if event in FLOOD_EVENTS:
+            second = int(time.monotonic())
+            start, written, suppressed = self._window.get(event, (second, 0, 0))
+            if start != second:
+                start, written = second, 0
+            if written >= self.burst:
+                self._window[event] = (start, written, suppressed + 1)
+                return
+            self._window[event] = (start, written + 1, 0)
+            if suppressed:
+                fields = {**fields, "suppressed_before": suppressed}
         line = {"ts": round(time.time(), 6), "daemon": self.daemon, "event": event}
         line.update({k: fmt(v) if isinstance(v, bytes) and len(v) == 16 else v for k, v in fields.items()})
         self.stream.write(json.dumps(line, default=str) + "\n")
@@ -62,25 +86,39 @@ class Daemon:
         self.raw = RawSender()
         self.control = ControlServer(control_path, self._control)
         self.stopping = False
-        self.counters = {"frames": 0, "to_core": 0, "decode_errors": 0, "sent": 0, "send_errors": 0}
+        self.counters = {"frames": 0, "to_core": 0, "decode_errors": 0, "sent": 0, "send_errors": 0,
+                         "encode_errors": 0, "internal_errors": 0}
 
     # -- actions -------------------------------------------------------------------
     def dispatch(self, actions: list[Action]) -> None:
         for action in actions:
-            if isinstance(action, Send):
-                self._send(action)
-            elif isinstance(action, Log):
-                self.log(action.event, **dict(action.fields))
-            if self.on_action is not None:
-                self.on_action(action)
+            try:
+                if isinstance(action, Send):
+                    self._send(action)
+                elif isinstance(action, Log):
+                    self.log(action.event, **dict(action.fields))
+                if self.on_action is not None:
+                    self.on_action(action)
+            except Exception as exc:  # noqa: BLE001 - the other actions are still carried out
+                self.internal_error("action", exc, action=type(action).__name__)
 
     def _send(self, action: Send) -> None:
-        data = encode_packet(action.packet)
+        try:
+            data = encode_packet(action.packet)
+        except (ValueError, TypeError, AttributeError, struct.error) as exc:  # the core asked for the impossible
+            self.counters["encode_errors"] += 1
+            self.log("encode_error", error=repr(exc), iface=action.iface,
+                     payload=type(getattr(action.packet, "payload", None)).__name__)
+            return
+        link_dst = action.link_dst
+        if link_dst is not None and len(link_dst) != 6:  # e.g. from a link-layer address option of 2 units
+            self.log("bad_link_dst", link_dst=link_dst.hex(), dst=action.packet.dst, iface=action.iface)
+            link_dst = None
         try:
             link = self.links.get(action.iface) if action.iface else None
             dst = action.packet.dst
-            if link is not None and (action.link_dst is not None or is_multicast(dst)):
-                eth_dst = action.link_dst or multicast_mac(dst)
+            if link is not None and (link_dst is not None or is_multicast(dst)):
+                eth_dst = link_dst or multicast_mac(dst)
                 link.send(eth_dst + link.mac + b"\x86\xdd" + data)
             elif link is not None and is_link_local(dst):  # needs the interface as its scope
                 self.raw.send(data, link.name, link.index)
@@ -136,13 +174,20 @@ class Daemon:
                 for key, _ in sel.select(timeout):
                     if key.data is False:
                         continue  # woken by a signal; the handler has set self.stopping
-                    if key.data is None:
-                        self.control.serve_one()
-                    elif callable(key.data):
-                        key.data()
-                    else:
-                        self._drain(key.data)
-                self.dispatch(self.core.tick(time.monotonic()))
+                    try:
+                        if key.data is None:
+                            self.control.serve_one()
+                        elif callable(key.data):
+                            key.data()
+                        else:
+                            self._drain(key.data)
+                    except Exception as exc:  # noqa: BLE001 - never fatal: counted, logged, the loop goes on
+                        self.internal_error("control" if key.data is None else "reader" if callable(key.data)
+                                            else "link", exc)
+                try:
+                    self.dispatch(self.core.tick(time.monotonic()))
+                except Exception as exc:  # noqa: BLE001
+                    self.internal_error("tick", exc)
         finally:
             signal.set_wakeup_fd(-1)
             wake_r.close()
@@ -161,10 +206,19 @@ class Daemon:
             if frame is None:
                 return
             self.counters["frames"] += 1
-            if self.on_data is not None and self.on_data(iface, frame):
-                continue
-            if self.accept(iface, frame):
-                self.to_core(iface, frame)
+            try:
+                if self.on_data is not None and self.on_data(iface, frame):
+                    continue
+                if self.accept(iface, frame):
+                    self.to_core(iface, frame)
+            except Exception as exc:  # noqa: BLE001 - one frame must never end the daemon
+                self.internal_error("frame", exc, iface=iface, head=frame[:64].hex())
+
+    def internal_error(self, where: str, exc: BaseException, **fields: Any) -> None:
+        """An exception that escaped the core, the data plane or a reader: count it, log it, carry on."""
+        self.counters["internal_errors"] += 1
+        self.log("internal_error", where=where, error=repr(exc),
+                 traceback="".join(traceback.format_exception(exc, limit=-6))[-3000:], **fields)
 
     def to_core(self, iface: str, frame: bytes) -> None:
         """Decode an Ethernet frame and give its packet to the core (a malformed one is counted and logged)."""

@@ -112,7 +112,10 @@ def prefix_of(address: bytes, length: int) -> bytes:
 
 
 def in_prefix(address: bytes, prefix: bytes, length: int) -> bool:
-    """True if the first ``length`` bits of ``address`` equal those of ``prefix``."""
+    """True if the first ``length`` bits of ``address`` equal those of ``prefix``.  A length outside 0..128 (a
+    Prefix Information option may carry any octet there) is no prefix at all: False."""
+    if not 0 <= length <= 128:
+        return False
     full, rest = divmod(length, 8)
     if address[:full] != prefix[:full]:
         return False
