@@ -27,6 +27,9 @@ class TimerQueue:
         token = next(self._tokens)
         self._live[key] = (when, token)
         heapq.heappush(self._heap, (when, token, key))
+        if len(self._heap) > 2 * len(self._live) + 64:  # superseded entries pile up under refreshes: compact
+            self._heap = [(w, t, k) for k, (w, t) in self._live.items()]
+            heapq.heapify(self._heap)
 
     def cancel(self, key: Hashable) -> None:
         self._live.pop(key, None)

@@ -47,8 +47,10 @@ class Tester:
             raise CaptureError(f"testbed {backend.spec.name!r} has no tester node")
         if links is None:
             links = [iface.link for iface in tester.interfaces.values()]
-        self.protection: MhProtection = protection or for_testbed(backend.spec.security)
-        self.protection_security = backend.spec.security  # the SA pairs (tshark decrypts with them too)
+        security = getattr(backend.spec, "security", None)  # None: a bare backend (no testbed file), no IPsec
+        self.protection: MhProtection = protection or (for_testbed(security) if security is not None
+                                                       else NoProtection())
+        self.protection_security = security  # the SA pairs (tshark decrypts with them too)
         self.ports: dict[str, Port] = {}
         try:
             for link in links:

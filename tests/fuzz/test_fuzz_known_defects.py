@@ -108,10 +108,6 @@ def test_ar_advertisement_fits_the_link_mtu():
     assert len(data) + 14 <= 1514, len(data)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="reference_impl/timers.py TimerQueue.set pushes a "
-                   "heap entry per call and drops superseded ones only when they reach the top: memory grows with "
-                   "every binding refresh (MAP, HA) and every re-learnt MAP option (AR) until the earliest live "
-                   "deadline passes")
 def test_binding_refreshes_do_not_grow_memory():
     """Repro: a MAP with one binding of 3600 s nobody refreshes (the earliest deadline) and another one refreshed
     20,000 times with lifetime 0xFFFF units: the timer heap holds 20,002 entries for 2 live timers, about 3.5 MB
@@ -119,8 +115,8 @@ def test_binding_refreshes_do_not_grow_memory():
     node on the path without IPsec, base §12), so memory grows with the BU rate × the shortest lifetime.  The same
     happens in an AR for every RA re-teaching it a MAP option (a ``("learned", key)`` timer 1800 s out): 27,000 RAs
     from 4 routers leave 27,002 heap entries for 6 live timers (6.7 MB).  The 1,000,000-packet soak shows both:
-    MAP1 and AR1 grow linearly (benchmarks/soak.py).  Rebuilding the heap from the live entries when it exceeds
-    twice their number (+64) keeps that AR case at 0.1 MB."""
+    MAP1 and AR1 grew linearly (benchmarks/soak.py).  Fixed: TimerQueue.set rebuilds the heap from the live
+    entries when it exceeds twice their number (+64); this test failed before."""
     core = MapCore(MapConfig(address=MAP, home_iface="dom", link_address=w.mac("02:00:00:00:00:0f"), dad="off"))
     core.start(0.0)
     core.handle(0.0, "acc", register_bu(RCOA, LCOA, 1, lifetime=900))
