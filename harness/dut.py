@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +90,6 @@ class DutHandle:
         """Ask the DUT to install a manually keyed SA pair (``{name, map, rcoa, to_map: {...}, to_mn: {...}}`` as in
         a testbed's ``security.sas``; the profile's ``install_sa`` gets it as ``{sa_json}``, shell-quoted).
         Returns (accepted, output): a refusal is the device's answer, not an infrastructure error."""
-        import shlex
-
         text = self._template("install_sa").format(**{**self.variables, "sa_json": shlex.quote(json.dumps(pair))})
         result = self.driver.run(text, timeout=30)
         return result.ok, (result.stdout + result.stderr).strip()

@@ -426,7 +426,8 @@ def _save_evidence(item: pytest.Item, judgement: Judgement | None) -> tuple[list
                     expectations += [tshark.Expectation(pcaps[link], number, f, v, c.requirement)
                                      for f, v in c.tshark.items()]
             if expectations and tshark.available():
-                problems = tshark.confirm(expectations, tshark.esp_options(t.protection_security))
+                security = state.backend.spec.security if state.backend is not None else None
+                problems = tshark.confirm(expectations, tshark.esp_options(security))
                 confirmation = f"{len(expectations)} fields, {len(problems)} disagreements"
             elif expectations:
                 confirmation = f"NOT DONE: tshark is not installed ({len(expectations)} fields unconfirmed)"

@@ -99,10 +99,6 @@ class SecuritySpec:
             pairs = [p for p in self.pairs if p.map_node == map_node]
         return {"ipsec": "on", "sas": [p.config() for p in pairs]}
 
-    def tester_pairs(self) -> list[SaPairSpec]:
-        """Pairs with one end played by the tester."""
-        return [p for p in self.pairs if p.mn is None or p.map_node is None]
-
     def pair(self, name: str) -> SaPairSpec:
         for p in self.pairs:
             if p.name == name:
@@ -150,8 +146,3 @@ def generate(ipsec: str, auth: str, encryption: str, seed: Secret, mns: list[str
 def _prefix64(address: str) -> str:
     return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
 
-
-def check_choice(value: Any, choices: Any, what: str) -> str:
-    if value not in choices:
-        raise ValueError(f"{what}: {value!r} is not one of {', '.join(choices)}")
-    return value

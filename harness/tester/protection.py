@@ -13,7 +13,7 @@ reference implementation's own ESP/AH code, which it must interoperate with.  Ar
   behind a bare 40-octet header and re-parses the reassembled bytes.
 
 Receiving is stateless (frames are decoded lazily, in any order): SPI lookup, ICV, decryption.  Anti-replay is a
-judgement a test makes over the frames in capture order (:func:`sequence_numbers`), not a filter.
+judgement a test makes over the sequence numbers of the frames in capture order (``pkt.ipsec.seq``), not a filter.
 """
 
 from __future__ import annotations
@@ -216,11 +216,6 @@ def _encapsulate(ipv6: bytes, protocol: str, spi: int, auth: str, sa: SecurityAs
     field = len(pkt[AH].icv)  # the ICV and its padding to 8 octets (RFC 4302 §2.6)
     pkt[AH].icv = signed[AH].icv + b"\0" * (field - len(signed[AH].icv))
     return bytes(pkt)
-
-
-def sequence_numbers(frames) -> list[int]:
-    """The ESP/AH sequence numbers of protected frames, in capture order (``frame.pkt.ipsec``)."""
-    return [f.pkt.ipsec.seq for f in frames if getattr(f.pkt, "ipsec", None) is not None]
 
 
 def for_testbed(security) -> MhProtection:
