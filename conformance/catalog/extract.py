@@ -149,6 +149,7 @@ class DocInfo:
     edition: str                    #: catalog edition this text stands for
     informative: frozenset = frozenset()   #: informative appendix letters
     substitute_from: str | None = None     #: file to take lost sentences from (rule N11)
+    excerpt: bool = False           #: a verbatim excerpt: its first numbered heading opens the body
 
 
 #: Files the extractor knows.  The base document (draft-04) is the ``rfc4140`` edition:
@@ -161,6 +162,7 @@ DOCUMENTS: dict[str, DocInfo] = {
     "rfc6275.txt": DocInfo("rfc6275", "rfc6275"),
     "rfc4877.txt": DocInfo("rfc4877", "rfc4877"),
     "rfc5568.txt": DocInfo("rfc5568", "rfc5568"),
+    "rfc4861-6.1.txt": DocInfo("rfc4861", "rfc4861", excerpt=True),
 }
 BASE_DOCUMENT = "draft-ietf-mipshop-hmipv6-04.txt"
 CURRENT_DOCUMENT = "rfc5380.txt"
@@ -321,7 +323,7 @@ def split_sections(lines: list[Line], info: DocInfo) -> list[Section]:
         t = line.text
         if t and not t[0].isspace():
             m = HEADING_RE.match(t) or APPENDIX_RE.match(t) or APPENDIX_SUB_RE.match(t)
-            if m and (seen_numbered or m.group("num") == "1"):
+            if m and (seen_numbered or m.group("num") == "1" or info.excerpt):
                 seen_numbered = True
                 sections.append(Section(m.group("num"), m.group("title").strip()))
                 continue

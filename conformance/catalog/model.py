@@ -9,14 +9,16 @@ The catalog (``conformance/requirements/catalog.yaml``) has these top-level keys
                    suite resolves them (``{id, editions, where, description, resolution,
                    affects}``)
 ``requirements``   HMIPv6 statements (``inherited: false``)
-``inherited``      clauses of RFC 6275 quoted from rfc6275.txt (``inherited: true``) and
-                   section pointers into RFC 2473 / RFC 4861 (``reference_only: true``)
+``inherited``      clauses of RFC 6275 quoted from rfc6275.txt and of RFC 4861 §6.1 quoted from
+                   rfc4861-6.1.txt (``inherited: true``), and section pointers into RFC 2473 /
+                   RFC 4861 (``reference_only: true``)
 
 Identifiers (stable: derived only from where the statement is in its first edition)::
 
     HMIP-4140-<section>-P<paragraph>-<KEYWORD>-<n>   base document (edition rfc4140)
     HMIP-5380-<section>-P<paragraph>-<KEYWORD>-<n>   only in RFC 5380
     MIP6-6275-<section>-P<paragraph>-<KEYWORD>-<n>   inherited from RFC 6275
+    ND-4861-<section>-P<paragraph>-<KEYWORD>-<n>     inherited from RFC 4861 (§6.1 only)
     REF-<rfc>-<section>                              reference only (RFC 2473, RFC 4861)
 
 ``<KEYWORD>`` is the RFC 2119 keyword with blanks replaced by ``-`` (``MUST-NOT``) or
@@ -66,10 +68,11 @@ DOCUMENT_KEYS = {"file", "title", "note"}
 SUBSTITUTION_KEYS = {"source", "section", "paragraph", "original", "reason"}
 
 ID_RE = re.compile(
-    r"^(?P<prefix>HMIP-4140|HMIP-5380|MIP6-6275)-(?P<section>[0-9A-Z]+(?:\.[0-9]+)*)"
+    r"^(?P<prefix>HMIP-4140|HMIP-5380|MIP6-6275|ND-4861)-(?P<section>[0-9A-Z]+(?:\.[0-9]+)*)"
     r"-P(?P<paragraph>[0-9]+)-(?P<kw>[A-Z]+(?:-NOT)?|BIND)-(?P<n>[0-9]+)$")
 REF_ID_RE = re.compile(r"^REF-(?P<rfc>[0-9]{4})-(?P<section>[0-9]+(?:\.[0-9]+)*)$")
-PREFIX_EDITION = {"HMIP-4140": "rfc4140", "HMIP-5380": "rfc5380", "MIP6-6275": "rfc6275"}
+PREFIX_EDITION = {"HMIP-4140": "rfc4140", "HMIP-5380": "rfc5380", "MIP6-6275": "rfc6275",
+                  "ND-4861": "rfc4861"}
 
 
 class CatalogError(ValueError):
@@ -484,7 +487,7 @@ def _parse_requirement(item: Any, inherited_list: bool, name: str,
                 section.get(editions[0]) != rm.group("section"):
             err("id must be REF-<rfc>-<section> matching 'editions' and 'section'")
     elif not m:
-        err("id does not follow the scheme <HMIP-4140|HMIP-5380|MIP6-6275>-<section>-"
+        err("id does not follow the scheme <HMIP-4140|HMIP-5380|MIP6-6275|ND-4861>-<section>-"
             "P<paragraph>-<KEYWORD|BIND>-<n>")
     elif not len(errors) > before:
         ed = PREFIX_EDITION[m.group("prefix")]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.tester.packets import ICMPv6ND_RA, ICMPv6NDOptMAP, router_solicitation, upstream_advertisement
+from harness.tester.packets import ICMPv6ND_RA, ICMPv6NDOptMAP, IPv6, router_solicitation, upstream_advertisement
 
 pytestmark = [pytest.mark.role("ar"), pytest.mark.pics("dynamic_map_discovery")]
 
@@ -170,3 +170,87 @@ def test_smallest_dist_across_interfaces(testbed, dut, tester, two_upstreams, ju
         judge.check("HMIP-4140-7.1.1-P2-MUST-3", dists[address] == 3,
                     f"MAP {address}: heard with Dist 2 on {via} and Dist 5 on the other link, relayed with Dist "
                     f"{dists[address]} (expected 3: the smallest plus one)", frame=ra)
+
+
+ND_VALIDITY = "ND-4861-6.1.2-P1-MUST-1"
+OFF_LINK_SOURCE = "2001:db8:ffff::a11"     # a global (not link-local) source for an RA
+FORWARDED_SOURCE = "fe80::a11:3"            # link-local, but the RA arrives with hop limit 254
+MAP_OFF_LINK, MAP_FORWARDED, MAP_CONTROL = "2001:db8:ff03::1", "2001:db8:ff04::1", "2001:db8:ff05::1"
+
+
+def _rogue_advertisement(tester, link: str, source: str, hop_limit: int, options: list) -> None:
+    ra = upstream_advertisement(tester.mac(link), source, [
+        ICMPv6NDOptMAP(dist=dist, pref=RELAYED_PREF, R=1, validlifetime=RELAYED_LIFETIME, addr=address)
+        for address, dist in options])
+    ra[IPv6].hlim = hop_limit  # built (and checksummed) when sent
+    tester.send(link, ra)
+
+
+@pytest.fixture
+def invalid_upstreams(tester, upstream):
+    """The MAP-facing link; afterwards every source used withdraws what it advertised (a correct AR learnt
+    nothing from the invalid two; a broken one would otherwise keep relaying them until they time out)."""
+    link, _ = upstream
+    yield link
+    _rogue_advertisement(tester, link.name, OFF_LINK_SOURCE, 255, [])
+    _rogue_advertisement(tester, link.name, FORWARDED_SOURCE, 254, [])
+    _advertise(tester, link.name, UPSTREAM, [])
+
+
+@pytest.mark.tp(id="HMIP-AR-DISC-003",
+                title="Dynamic MAP discovery: MAP options in an RA that fails RFC 4861 validation are not relayed")
+@pytest.mark.requirements(ND_VALIDITY)
+def test_invalid_advertisement_not_relayed(testbed, dut, tester, invalid_upstreams, judge) -> None:
+    """
+    Purpose:        A router doing dynamic MAP discovery learns MAP options only from valid Router Advertisements:
+                    one from a source that is not link-local, or with a hop limit other than 255, was sent from off
+                    the link (or forwarded by a router) and is silently discarded, so its MAP options are not
+                    re-sent on the access link.
+    Topology:       the tester as routers on the AR's MAP-facing link and as a listener on its access link.
+    Initialisation: DUT restarted; it claims PICS dynamic_map_discovery (and is configured for it).
+    Procedure:      1. On the MAP-facing link, an RA from the global address 2001:db8:ffff::a11 (hop limit 255)
+                       with a MAP option for MAP-O (2001:db8:ff03::1), Dist 2, Pref 7, R 1, valid lifetime 600 s.
+                    2. An RA from fe80::a11:3 with hop limit 254, with a MAP option for MAP-F (2001:db8:ff04::1).
+                    3. Positive control: a valid RA (fe80::a11:1, hop limit 255) with a MAP option for MAP-C
+                       (2001:db8:ff05::1).
+                    4. The tester solicits on the access link and collects the AR's advertisements until one
+                       relays MAP-C (at most MaxRtrAdvInterval + MinDelayBetweenRAs + MAX_RA_DELAY_TIME + 1 s).
+    Judgement:      1. No advertisement on the access link, up to and including the one relaying MAP-C (built
+                       after all three RAs arrived), carries a MAP option for MAP-O.   RFC 4861 §6.1.2 P1, P2
+                    2. None carries a MAP option for MAP-F.                              RFC 4861 §6.1.2 P1, P3
+                    No advertisement relaying MAP-C is INCONCLUSIVE: the AR relays nothing, so not relaying the
+                    invalid options proves nothing (HMIP-AR-DISC-001 judges relaying itself).
+    Reference:      RFC 4861 §6.1.2 "A node MUST silently discard any received Router Advertisement messages that
+                    do not satisfy all of the following validity checks: - IP Source Address is a link-local
+                    address. [...] - The IP Hop Limit field has a value of 255, i.e., the packet could not
+                    possibly have been forwarded by a router."  A rogue router on the link itself sends valid RAs
+                    and is not caught by this (base §7: RAs between routers "SHOULD be authenticated (e.g. using
+                    AH, ESP, or SEND)"; the suite has no SEND).
+    """
+    link = invalid_upstreams
+    access = testbed.spec.access_link_of(dut.node)
+    t = testbed.spec.timers
+    mark = tester.mark()
+    judge.step(f"1. on {link.name}: RA from {OFF_LINK_SOURCE} (not link-local) with MAP-O {MAP_OFF_LINK}")
+    _rogue_advertisement(tester, link.name, OFF_LINK_SOURCE, 255, [(MAP_OFF_LINK, RELAYED_DIST)])
+    judge.step(f"2. on {link.name}: RA from {FORWARDED_SOURCE} with hop limit 254 with MAP-F {MAP_FORWARDED}")
+    _rogue_advertisement(tester, link.name, FORWARDED_SOURCE, 254, [(MAP_FORWARDED, RELAYED_DIST)])
+    judge.step(f"3. on {link.name}: valid RA from {UPSTREAM} with MAP-C {MAP_CONTROL} (positive control)")
+    _advertise(tester, link.name, UPSTREAM, [(MAP_CONTROL, RELAYED_DIST)])
+    judge.step(f"4. solicit on {access.name} and collect the AR's advertisements until one relays MAP-C")
+    tester.send(access.name, router_solicitation(tester.mac(access.name)))
+    window = t.max_rtr_adv_interval + t.min_delay_between_ras + t.max_ra_delay_time + 1.0
+    control = tester.wait_for(lambda f: ICMPv6ND_RA in f.pkt and MAP_CONTROL in {o.addr for o in _map_options(f.pkt)},
+                              window, mark, [access.name])
+    judge.require(control is not None, f"no advertisement on {access.name} relayed MAP-C ({MAP_CONTROL}, from a valid "
+                  f"RA) within {window:.1f} s: the AR relays no learnt option, so the test point was not reached")
+    ras = [f for f in tester.frames(mark, [access.name])
+           if not f.outgoing and f.index <= control.index and ICMPv6ND_RA in f.pkt]
+    judge.record("ras_judged", len(ras))
+    for address, rule, what in ((MAP_OFF_LINK, "P2", f"from {OFF_LINK_SOURCE}, not link-local"),
+                                (MAP_FORWARDED, "P3", "with hop limit 254")):
+        offending = next((f for f in ras if address in {o.addr for o in _map_options(f.pkt)}), None)
+        judge.check(ND_VALIDITY, offending is None,
+                    f"the MAP option for {address}, received in an RA {what} (RFC 4861 §6.1.2 {rule}): "
+                    + ("re-sent" if offending else "not re-sent") + f" in {len(ras)} advertisement(s) judged",
+                    frame=offending or control)

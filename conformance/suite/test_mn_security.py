@@ -7,12 +7,14 @@ MAP-A with the testbed's SA pair ``<mn>@tester`` (``security:`` in the testbed f
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from scapy.layers.inet6 import MIP6MH_HoTI
 
 from conformance.suite import mn_support
-from conformance.suite.mn_support import MAP_A, NO_RH2, MapAd, same
-from harness.tester.packets import IPv6, ipv6_layers
+from conformance.suite.mn_support import MAP_A, MAP_B, NO_RH2, PREFIX_1, MapAd, bu_of, in_prefix, same
+from harness.tester.packets import ICMPv6ND_NS, IPv6, ipv6_layers
 
 pytestmark = pytest.mark.role("mn")
 
@@ -182,3 +184,87 @@ def test_hoti_source_and_encapsulation(bench, judge, edition) -> None:
                 f"inner encapsulating header {layers[-2].src} -> {layers[-2].dst}" if len(layers) >= 2 else "none")
     judge.check("HMIP-4140-12.2-P1-BIND-3", same(layers[0].src, reg.lcoa) and same(layers[0].dst, MAP_A),
                 f"outer header {layers[0].src} -> {layers[0].dst} (expected {reg.lcoa} -> {MAP_A})", frame=hoti)
+
+
+ND_VALIDITY = "ND-4861-6.1.2-P1-MUST-1"
+OFF_LINK_SOURCE = "2001:db8:1f0::1"  # R1's global address: in its prefix, but not link-local
+
+
+def _from_prefix(bench, view) -> bool:
+    """A frame from the MN showing it configured an address from R1's prefix: sourced from one, or a Neighbor
+    Solicitation (duplicate address detection) for one."""
+    if not bench.alive(view) or IPv6 not in view.pkt:
+        return False
+    pkt = view.pkt
+    return in_prefix(pkt[IPv6].src, PREFIX_1) or (ICMPv6ND_NS in pkt and in_prefix(pkt[ICMPv6ND_NS].tgt, PREFIX_1))
+
+
+@pytest.mark.tp(id="HMIP-MN-SEC-006",
+                title="MAP options in Router Advertisements that fail RFC 4861 validation are ignored")
+@pytest.mark.requirements(ND_VALIDITY)
+def test_invalid_advertisement_ignored(bench, judge) -> None:
+    """
+    Purpose:        The MN takes MAP options (and the advertisement carrying them) only from valid Router
+                    Advertisements: one from a source that is not link-local, or with a hop limit other than 255,
+                    did not come from a router on the link and is silently discarded, so the MN neither registers
+                    with the MAP it names nor configures an address from its prefix.
+    Topology:       MN -- acc0 -- tester (R1, a rogue sender of R1's advertisements, MAP-A, MAP-B, HA).
+    Initialisation: MN restarted on acc0; it has heard no advertisement yet.
+    Procedure:      1. R1's advertisement (prefix 2001:db8:1f0::/64) with MAP-A (Dist 1, Pref 10), sent from R1's
+                       global address 2001:db8:1f0::1, hop limit 255.
+                    2. The same with MAP-B (Dist 1, Pref 10) instead, from R1's link-local address with hop
+                       limit 254.
+                    3. Watch the link for the time the MN may take to react to an advertisement (3 s +
+                       MAX_RTR_SOLICITATION_DELAY); an Echo Request to its link-local address proves the capture
+                       alive.
+                    4. Positive control: R1's valid advertisement (link-local source, hop limit 255) with MAP-A and
+                       MAP-B.
+    Judgement:      1. During step 3, no local BU to MAP-A.                                RFC 4861 §6.1.2 P1, P2
+                    2. During step 3, no local BU to MAP-B.                                RFC 4861 §6.1.2 P1, P3
+                    3. During step 3, no frame from the MN sourced from, or soliciting (DAD) an address in,
+                       2001:db8:1f0::/64 (the advertisement itself was discarded).          RFC 4861 §6.1.2 P1
+                    No local BU to MAP-A or MAP-B after step 4 is INCONCLUSIVE: the MN does not act on these MAP
+                    options at all, so ignoring them proves nothing.
+    Reference:      RFC 4861 §6.1.2 "A node MUST silently discard any received Router Advertisement messages that
+                    do not satisfy all of the following validity checks: - IP Source Address is a link-local
+                    address. [...] - The IP Hop Limit field has a value of 255, i.e., the packet could not
+                    possibly have been forwarded by a router."  A rogue router on the link sends valid
+                    advertisements and is not caught by this: without SEND (RFC 3971), which the suite does not
+                    have, MAP options are only as trustworthy as the link.
+    """
+    judge.step(f"1. R1's RA with MAP-A from {OFF_LINK_SOURCE} (not link-local)")
+    since = bench.tester.mark()
+    off_link = bench.ra(maps=[MapAd(MAP_A, dist=1, pref=10)])
+    off_link[IPv6].src = OFF_LINK_SOURCE
+    bench.send(off_link)
+    judge.step("2. R1's RA with MAP-B from its link-local address, hop limit 254")
+    forwarded = bench.ra(maps=[MapAd(MAP_B, dist=1, pref=10)])
+    forwarded[IPv6].hlim = 254
+    bench.send(forwarded)
+    judge.step(f"3. watch {bench.link} for {bench.react_timeout:.1f} s")
+    opened = time.time()
+    bench.poke()
+
+    def reaction(view) -> bool:
+        b = bu_of(view.frame) if bench.from_mn(view.frame) else None
+        return (b is not None and bench.local_to([MAP_A, MAP_B])(b)) or _from_prefix(bench, view)
+
+    hit = bench.tester.absent(reaction, window=bench.react_timeout,
+                              alive=lambda f: bench.alive(f) and f.time >= opened, links=[bench.link], since=since)
+    judge.step("4. positive control: R1's valid RA with MAP-A and MAP-B")
+    control_mark = bench.advertise(maps=[MapAd(MAP_A, dist=1, pref=10), MapAd(MAP_B, dist=1, pref=10)])
+    control = bench.wait_local_bu([MAP_A, MAP_B], control_mark)
+    judge.require(hit is not None or control is not None,
+                  f"no local BU to MAP-A or MAP-B within {bench.react_timeout:.1f} s of a valid advertisement: the MN "
+                  "does not act on these MAP options, so ignoring them in invalid ones proves nothing")
+    hit_bu = bu_of(hit) if hit is not None and bench.from_mn(hit) else None
+    for address, rule, what in ((MAP_A, "P2", f"from {OFF_LINK_SOURCE}, not link-local"),
+                                (MAP_B, "P3", "with hop limit 254")):
+        bad = hit_bu is not None and same(hit_bu.ip.dst, address) and not hit_bu.tunnelled
+        judge.check(ND_VALIDITY, not bad,
+                    f"local BU to {address}, advertised only in an RA {what} (RFC 4861 §6.1.2 {rule}): "
+                    + ("sent" if bad else "none"), frame=hit if bad else None)
+    configured = hit is not None and hit_bu is None
+    judge.check(ND_VALIDITY, not configured,
+                f"an address from {PREFIX_1}, advertised only in invalid RAs: "
+                + ("used or solicited by the MN" if configured else "not used"), frame=hit if configured else None)

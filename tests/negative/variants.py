@@ -127,6 +127,18 @@ def _relayed_not_incremented(self, original, iface):
                  for o in original(self, iface))
 
 
+def _unvalidated_ra(packet):
+    """``packet`` as if it had passed RFC 4861 §6.1.2's source and hop-limit checks (a variant skipping them)."""
+    if packet.hop_limit == 255 and packet.src[:2] == b"\xfe\x80":
+        return packet
+    return dataclasses.replace(packet, hop_limit=255, src=b"\xfe\x80" + bytes(6) + packet.src[8:])
+
+
+def _relays_invalid_ra(self, original, now, iface, packet, ra):
+    """MAP options are learnt from any RA, whatever its source address and hop limit."""
+    return original(self, now, iface, _unvalidated_ra(packet), ra)
+
+
 def _rcoa_prefix_48(config, edition):
     """The MAP takes any RCoA on the /48 of its address (the configuration refuses a non-/64 prefix length, so
     the check itself is replaced)."""
@@ -332,6 +344,8 @@ VARIANTS: dict[str, tuple[str, str, str, str, Callable]] = {
                                  _sequence_numbers_survive_restart),
     "map-stale-forwarding-after-restart": ("map", "test_restart_accepts_any_sequence", "FAIL",
                                            "HMIP-4140-6.1-P2-BIND-4", _map(tunnel_for=_forwarding_survives_restart)),
+    "ar-relays-invalid-ra": ("ar", "test_invalid_advertisement_not_relayed", "FAIL", "ND-4861-6.1.2-P1-MUST-1",
+                             _ar(_on_ra=_relays_invalid_ra)),
     "ar-relay-last-heard": ("ar", "test_smallest_dist_across_interfaces", "FAIL", "HMIP-4140-7.1.1-P2-MUST-3",
                             _ar(advertised_map_options=_relayed_last_heard)),
     "map-relay-without-own-option": ("map", "test_own_option_with_relayed", "FAIL", "HMIP-4140-7.1.1-P2-MUST-2",

@@ -296,6 +296,13 @@ def _deregisters_old_map(self, original, now, old):
     return self._drop_entry(old, "deregistered") + [Send(self.config.iface, packet, self._link_dst())]
 
 
+def _takes_invalid_ra(self, original, now, packet, ra):
+    """Router Advertisements are taken whatever their source address and hop limit."""
+    if packet.hop_limit != 255 or packet.src[:2] != b"\xfe\x80":
+        packet = dataclasses.replace(packet, hop_limit=255, src=b"\xfe\x80" + bytes(6) + packet.src[8:])
+    return original(self, now, packet, ra)
+
+
 MN_VARIANTS: dict[str, tuple[str, str, str, str, Callable]] = {
     # name: (role, test function, expected verdict, requirement named, core factory)
     "mn-ba-icv-not-checked": ("mn", "test_forged_ba_ignored", "FAIL", "HMIP-4140-12-P1-MUST-1", _mn_no_icv_check),
@@ -303,6 +310,8 @@ MN_VARIANTS: dict[str, tuple[str, str, str, str, Callable]] = {
                             _mn_takes_spoofed_ba),
     "mn-hoti-encapsulated-once": ("mn", "test_hoti_source_and_encapsulation", "FAIL", "HMIP-4140-12.2-P1-BIND-1",
                                   _mn(_send_tests=_hoti_encapsulated_once)),
+    "mn-takes-invalid-ra": ("mn", "test_invalid_advertisement_ignored", "FAIL", "ND-4861-6.1.2-P1-MUST-1",
+                            _mn(_on_ra=_takes_invalid_ra)),
     "mn-bu-unprotected": ("mn", "test_local_bu_protected", "FAIL", "HMIP-4140-12.1-P6-MUST-1",
                           with_seam(MnCore, lambda real: Careless(real, plain_out=True))),
     "mn-takes-unprotected-ba": ("mn", "test_unprotected_ba_ignored", "FAIL", "HMIP-4140-12.1-P6-MUST-1",

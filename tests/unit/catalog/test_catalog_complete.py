@@ -20,7 +20,7 @@ SPEC = ROOT / "conformance" / "spec"
 DOCS = {"rfc4140": ex.BASE_DOCUMENT, "rfc5380": ex.CURRENT_DOCUMENT}
 
 SPEC_FILES = ["draft-ietf-mipshop-hmipv6-04.txt", "rfc4140.txt", "rfc5380.txt", "rfc6275.txt",
-              "rfc4877.txt", "rfc5568.txt", "README.md"]
+              "rfc4877.txt", "rfc5568.txt", "rfc4861-6.1.txt", "README.md"]
 
 
 def _fmt(s: ex.Sentence) -> str:
@@ -279,27 +279,47 @@ def test_lost_draft_lines_are_taken_from_rfc4140(sentences):
 
 # --- inherited clauses ------------------------------------------------------------------------
 
-def test_inherited_clauses_quote_rfc6275(catalog, rfc6275):
+INHERITED_FILES = {"rfc6275": "rfc6275.txt", "rfc4861": "rfc4861-6.1.txt"}
+
+
+def test_inherited_clauses_quote_their_rfc(catalog, rfc6275):
+    """Every quoted inherited clause is in its RFC's text (RFC 6275, or the RFC 4861 §6.1 excerpt) at the
+    section and paragraph it names."""
+    texts = {"rfc6275": rfc6275, "rfc4861": ex.extract(SPEC / INHERITED_FILES["rfc4861"])}
     problems = []
-    flows: dict[str, str] = {}
+    flows: dict[tuple[str, str], str] = {}
     for r in catalog.inherited:
         assert r.inherited
         if r.reference_only:
             assert r.text is None and r.editions[0] in ("rfc2473", "rfc4861")
             continue
-        sec = r.section["rfc6275"]
-        flow = flows.setdefault(sec, ex.flow_text(SPEC / "rfc6275.txt", sec))
-        sents = [s for s in rfc6275 if s.section == sec and s.paragraph == r.paragraph["rfc6275"]]
+        ed = r.editions[0]
+        assert ed in INHERITED_FILES, f"{r.id}: no text for {ed}"
+        sec = r.section[ed]
+        flow = flows.setdefault((ed, sec), ex.flow_text(SPEC / INHERITED_FILES[ed], sec))
+        sents = [s for s in texts[ed] if s.section == sec and s.paragraph == r.paragraph[ed]]
         in_sentence = any(r.text == s.text or r.text in s.text for s in sents)
         in_row = any(s.field and f"{s.field} {s.text}" == r.text for s in sents)
         if not (in_sentence or in_row) or r.text not in flow:
-            problems.append(f"{r.id}: not found in RFC 6275 §{sec} P{r.paragraph['rfc6275']}: "
-                            f"{r.text}")
+            problems.append(f"{r.id}: not found in {ed} §{sec} P{r.paragraph[ed]}: {r.text}")
         if r.keyword != BINDING and r.keyword not in ex.find_keywords(r.clause or r.text):
             problems.append(f"{r.id}: keyword {r.keyword} not in the quoted text")
         if r.keyword == BINDING and ex.find_keywords(r.text):
             problems.append(f"{r.id}: binding entry quotes a keyword sentence")
     assert not problems, "\n".join(problems)
+    assert any(r.editions[0] == "rfc4861" and not r.reference_only for r in catalog.inherited)
+
+
+def test_rfc4861_excerpt_is_the_rfc_text() -> None:
+    """The excerpt carries RFC 4861 §6.1 (pages 39-40) word for word: spot-check the sentences judged."""
+    text = (SPEC / INHERITED_FILES["rfc4861"]).read_text()
+    for line in ("6.1.2.  Validation of Router Advertisement Messages",
+                 "   A node MUST silently discard any received Router Advertisement",
+                 "   messages that do not satisfy all of the following validity checks:",
+                 "      - IP Source Address is a link-local address.  Routers must use",
+                 "      - The IP Hop Limit field has a value of 255, i.e., the packet",
+                 "        could not possibly have been forwarded by a router."):
+        assert line in text.splitlines(), line
 
 
 def test_inherited_covers_the_cited_rfc6275_sections(catalog):
