@@ -38,7 +38,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import random
 import socket
 import subprocess
@@ -52,6 +51,7 @@ from typing import Any, Callable
 
 import yaml
 
+from benchmarks.common import machine
 from benchmarks.malformed import ALL_NODES_MAC, ALL_ROUTERS_MAC, Generator, Target, World, build_pool
 from harness import netns, paths
 from reference_impl import wire as w
@@ -494,22 +494,6 @@ def settle(sockets: dict[str, str], pids: dict[str, int | None], timeout: float 
         last = counts
         time.sleep(0.5)  # the measuring window of the drain check (bounded by the timeout)
     return time.monotonic() - start
-
-
-def machine() -> dict[str, Any]:
-    info: dict[str, Any] = {"cpus": os.cpu_count(), "kernel": platform.release(), "machine": platform.machine(),
-                            "python": platform.python_version(), "system": platform.system()}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu_model"] = line.split(":", 1)[1].strip()
-                break
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                info["memory_kb"] = int(line.split()[1])
-    except OSError:
-        pass
-    return info
 
 
 def run_soak(tb, params: SoakParams, progress: Callable[[str], None] = print) -> dict[str, Any]:

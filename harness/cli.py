@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dut-role", choices=("map", "mn", "ar", "all"), default="all")
     run.add_argument("--edition", choices=("rfc4140", "rfc5380"), default="rfc4140")
     run.add_argument("--out", type=Path, default=Path("reports"), help="where run directories go (default: reports)")
+    run.add_argument("-n", "--workers", type=int, default=1, metavar="N",
+                     help="run N isolated copies of a virtual testbed (each with its own namespace prefix and "
+                          "reference daemons) and share the test purposes among them (pytest-xdist); default 1")
     run.add_argument("--interop", action="store_true",
                      help="interop mode: the DUT among reference peers, judged end to end by CN <-> MN flows across "
                           "moves and MAP failures (conformance/interop) instead of the conformance test purposes")
@@ -141,6 +144,18 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
 
     testbed = args.testbed or paths.default_testbed()
     spec = load(testbed)  # fail early, with the file and line, before pytest starts
+    parallel: list[str] = []
+    if args.workers < 1:
+        print("hmipv6ct: -n/--workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        if spec.backend != "netns":
+            print(f"hmipv6ct: -n {args.workers} needs a virtual (netns) testbed, which each worker builds a copy of; "
+                  f"{testbed} is a {spec.backend!r} testbed (one set of devices cannot be shared by parallel runs)",
+                  file=sys.stderr)
+            return 2
+        # whole modules per worker: a module's test purposes share its fixtures and their order
+        parallel = ["-n", str(args.workers), "--dist", "loadfile", "-p", "no:benchmark"]  # (benchmark: if installed)
     run_id = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
     run_dir = (args.out / run_id).resolve()
     run_dir.mkdir(parents=True)
@@ -155,7 +170,7 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
         statuses[role] = int(pytest.main([
             str(suite), f"--testbed={testbed}", f"--dut-role={role}", f"--edition={args.edition}",
             f"--run-dir={role_dir}", f"--alluredir={role_dir / 'allure-results'}",
-            *_PYTEST_BASE, "-ra", *extra]))
+            *_PYTEST_BASE, *parallel, "-ra", *extra]))
         if statuses[role] == 5:
             print(f"hmipv6ct: no test purpose selected for DUT role {role!r}", file=sys.stderr)
         if statuses[role] == int(pytest.ExitCode.INTERRUPTED):

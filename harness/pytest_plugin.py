@@ -81,6 +81,16 @@ class _Session:
         self.purposes: dict[str, tuple[str, ...]] = {}  # test purpose ID -> requirements, for this run's role
         self.backend: TestbedBackend | None = None  # once the testbed fixture built it
         self.dut_identity: str | None = None
+        self.tester = None  # once the tester fixture made it: its capture counts the tests' protocol waits
+        self.timings: results.Journal | None = None
+        self.session_setup = 0.0  # seconds spent building the testbed (once per session: not a test's overhead)
+        self.worker: str | None = getattr(config, "workerinput", {}).get("workerid")  # pytest-xdist worker
+
+    @property
+    def controller(self) -> bool:
+        """A pytest-xdist controller (``-n N``): it runs no test; its workers journal into the same run directory.
+        (xdist registers its scheduler in its own ``pytest_configure``: ask no earlier than the session start.)"""
+        return self.config.pluginmanager.has_plugin("dsession")
 
     def load_spec(self):
         if self.spec is None:
@@ -274,7 +284,9 @@ def testbed(request: pytest.FixtureRequest) -> TestbedBackend:
     backend = open_backend(spec, edition=state.edition)
     request.addfinalizer(backend.down)
     backend.progress = _terminal_line(request.config)
+    started = time.monotonic()
     backend.up()
+    state.session_setup += time.monotonic() - started
     state.backend = backend
     register_secrets_in(backend.spec)  # and those the backend made for this run (a console's password)
     for node in backend.spec.nodes.values():
@@ -288,6 +300,7 @@ def tester(testbed: TestbedBackend, request: pytest.FixtureRequest):
     from harness.tester import Tester
     t = Tester(testbed)
     request.addfinalizer(t.close)
+    request.config.stash[_STATE].tester = t
     return t
 
 
@@ -391,6 +404,7 @@ def _capture_mark(request: pytest.FixtureRequest):
 
 
 _MARK = pytest.StashKey[tuple]()
+_PHASES = pytest.StashKey[dict]()  # setup/call/teardown durations and the time taken to save the evidence
 _STARTED = pytest.StashKey[float]()
 
 
@@ -544,6 +558,9 @@ def pytest_runtest_makereport_redact(item: pytest.Item, call: pytest.CallInfo) -
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     _redact_report(report)
+    phases = item.stash.setdefault(_PHASES, {})
+    phases[report.when] = report.duration
+    evidence_started = time.monotonic()
     state: _Session = item.config.stash[_STATE]
     info = item.stash.get(_ITEM, None)
     if info is None:
@@ -591,6 +608,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
                                 f"{verdict}: {reason}\n" + (f"\n{trace}\n" if trace else "")))
     reason = redact(reason)
     _set_outcome(report, verdict, reason)
+    phases["evidence"] = time.monotonic() - evidence_started
     _journal(item, state, (verdict, reason), {
         "phase": report.when, "duration": round(report.duration, 3), "evidence": files, "tshark": confirmation,
         "checks": [c.as_dict() for c in judgement.checks] if judgement else [],
@@ -691,14 +709,16 @@ def _allure(item: pytest.Item, info: dict, edition: str, entry: dict) -> None:
 # -- session ------------------------------------------------------------------------------------------------
 def pytest_sessionstart(session: pytest.Session) -> None:
     state: _Session = session.config.stash[_STATE]
-    if state.run_dir is not None:
+    if state.run_dir is not None and not state.controller:
         state.journal = results.Journal(state.run_dir)
+        state.timings = results.Journal(state.run_dir, results.TIMINGS)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's worker loop, which ends the hook
 def pytest_runtestloop(session: pytest.Session) -> None:
     state: _Session = session.config.stash[_STATE]
-    if state.run_dir is None or session.config.getoption("--collect-only"):
-        return
+    if state.run_dir is None or session.config.getoption("--collect-only") or state.controller:
+        return  # an xdist controller collects nothing: its workers write the provenance
     spec = state.load_spec()
     state.head = results.provenance(state.testbed_path, state.edition, state.role or "none",
                                     {"node": state.dut_node, "role": state.role,
@@ -710,11 +730,38 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     results.write_provenance(state.run_dir, {**state.head, "purposes": state.purposes})
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """Time each test whole (setup, call, evidence, teardown; the testbed's one-off build excluded) and the part
+    spent in the tester's waits for frames (its protocol waits): the difference is the harness's overhead."""
+    state: _Session = item.config.stash[_STATE]
+    started, built = time.monotonic(), state.session_setup
+    waited = state.tester.capture.waited if state.tester is not None else 0.0
+    try:
+        return (yield)
+    finally:
+        if state.timings is not None:
+            built = state.session_setup - built  # the testbed, built during this test's setup
+            wall = time.monotonic() - started - built
+            waited = min((state.tester.capture.waited if state.tester is not None else 0.0) - waited, wall)
+            info = item.stash.get(_ITEM, None) or {}
+            state.timings.write({"nodeid": item.nodeid, "test_purpose": info.get("id"), "worker": state.worker,
+                                 "wall": round(wall, 3), "waited": round(waited, 3),
+                                 "overhead": round(max(0.0, wall - waited), 3), "testbed_build": round(built, 3),
+                                 **{k: round(v, 3) for k, v in item.stash.get(_PHASES, {}).items()}})
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state: _Session = session.config.stash[_STATE]
-    if state.journal is not None:
-        state.journal.close()
+    for journal in (state.journal, state.timings):
+        if journal is not None:
+            journal.close()
+    if state.worker is not None:
+        return  # the controller assembles what every worker journaled
+    if state.controller and state.run_dir is not None:
+        _adopt_workers(state)
+    if state.run_dir is not None and (state.journal is not None or state.controller):
         interrupted = int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
         head = state.head or {"suite": "hmipv6-conformance", "testbed": str(state.testbed_path),
                               "edition": state.edition}
@@ -733,13 +780,28 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = 1 if results.must_level_failures(state.entries) or _plain_errors(state) else 0
 
 
+def _adopt_workers(state: _Session) -> None:
+    """On the xdist controller: the workers' journal, provenance and test purposes become this session's."""
+    state.entries = results.read_journal(state.run_dir)
+    try:
+        head = json.loads((state.run_dir / results.PROVENANCE).read_text())
+    except (OSError, ValueError):
+        head = {}
+    state.purposes = {k: tuple(v) for k, v in head.pop("purposes", {}).items()}
+    state.head = head
+    state.role = head.get("dut_role", state.role)
+    state.suite = bool(state.purposes) or any(e.get("test_purpose") for e in state.entries)
+    if state.suite:
+        state.load_catalog()
+
+
 def _plain_errors(state: _Session) -> bool:
     return any(e["verdict"] == "ERROR" and e.get("test_purpose") is None for e in state.entries)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     state: _Session = config.stash[_STATE]
-    if not state.entries or not (state.suite or state.run_dir):
+    if state.worker is not None or not state.entries or not (state.suite or state.run_dir):
         return
     terminalreporter.section("HMIPv6 verdicts")
     for entry in state.entries:
@@ -748,3 +810,21 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         if entry["reason"] and entry["verdict"] != "PASS":
             line += f"  -- {entry['reason'].splitlines()[0][:160]}"
         terminalreporter.write_line(line)
+    if state.run_dir is not None:
+        _timing_summary(terminalreporter, results.read_journal(state.run_dir, results.TIMINGS))
+
+
+def _timing_summary(terminalreporter, timings: list[dict[str, Any]]) -> None:
+    """The ten slowest tests (wall time, of which protocol waits), and the median per-test overhead."""
+    if not timings:
+        return
+    terminalreporter.section("HMIPv6 slowest tests")
+    for t in sorted(timings, key=lambda t: t["wall"], reverse=True)[:10]:
+        where = f" [{t['worker']}]" if t.get("worker") else ""
+        terminalreporter.write_line(f"{t['wall']:7.2f} s  (waits {t['waited']:6.2f} s, overhead {t['overhead']:5.2f} s)"
+                                    f"  {t['test_purpose'] or t['nodeid']}{where}")
+    overheads = sorted(t["overhead"] for t in timings)
+    middle = len(overheads) // 2
+    median = overheads[middle] if len(overheads) % 2 else (overheads[middle - 1] + overheads[middle]) / 2
+    terminalreporter.write_line(f"median per-test overhead (wall time outside the tester's protocol waits): "
+                                f"{median:.2f} s over {len(timings)} tests; total {sum(t['wall'] for t in timings):.1f} s")

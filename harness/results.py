@@ -8,6 +8,7 @@ Registered secrets (:func:`harness.errors.register_secret`) are masked in everyt
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib.metadata
 import json
@@ -23,24 +24,36 @@ from harness.coverage import summary as coverage_summary
 from harness.errors import redact_data
 
 JOURNAL = "results.jsonl"
+TIMINGS = "timings.jsonl"  # per test: wall time and the part spent waiting on the protocol (tester waits)
 RESULTS = "results.json"
 PROVENANCE = "provenance.json"  # written when the tests start: what a killed run still tells
 FAILING = {"FAIL", "ERROR"}
 
 
 class Journal:
-    def __init__(self, run_dir: Path) -> None:
-        self.path = run_dir / JOURNAL
+    """An append-only JSON-lines file.  Several processes may append to the same journal (``hmipv6ct run -n N``:
+    one per pytest-xdist worker): each line is written whole under an exclusive lock, then synced."""
+
+    def __init__(self, run_dir: Path, name: str = JOURNAL) -> None:
+        self.path = run_dir / name
         run_dir.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "a", buffering=1)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def write(self, entry: dict[str, Any]) -> None:
-        self._file.write(json.dumps(_clean(entry)) + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        line = (json.dumps(_clean(entry)) + "\n").encode()
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            view = memoryview(line)
+            while view:
+                view = view[os.write(self._fd, view):]
+            os.fsync(self._fd)
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
-        self._file.close()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 def _clean(doc: Any) -> Any:
@@ -48,8 +61,8 @@ def _clean(doc: Any) -> Any:
     return redact_data(json.loads(json.dumps(doc, default=str)))
 
 
-def read_journal(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / JOURNAL
+def read_journal(run_dir: Path, name: str = JOURNAL) -> list[dict[str, Any]]:
+    path = run_dir / name
     if not path.exists():
         return []
     entries = []

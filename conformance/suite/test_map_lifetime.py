@@ -12,7 +12,6 @@ granularity and the processing between its decision and the BA on the wire.
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
@@ -28,14 +27,6 @@ pytestmark = pytest.mark.role("map")
 
 UNIT = 4  # seconds per lifetime unit (RFC 6275 §6.1.7)
 TOLERANCE = 1.0  # seconds past a granted lifetime before the binding is judged
-
-
-def _let_timer_run_out(deadline: float) -> None:
-    """Return at wall-clock ``deadline`` (captured frame times are wall clock): a protocol lifetime has to run
-    out here, and there is nothing on the wire to wait for instead."""
-    remaining = deadline - time.time()
-    if remaining > 0:
-        threading.Event().wait(remaining)
 
 
 def _ping(testbed, cn, address: str) -> None:
@@ -62,7 +53,7 @@ def _binding_shown(dut, rcoa: str):
 
 @pytest.mark.tp(id="HMIP-MAP-LIFE-002", title="A refresh before expiry is acknowledged and keeps the binding past its first lifetime")
 @pytest.mark.requirements("MIP6-6275-9.5.4-P3-MUST-1", "MIP6-6275-6.1.8-P28-BIND-1", "MIP6-6275-10.3.1-P15-MUST-NOT-1",
-                          "MIP6-6275-6.1.8-P30-SHOULD-1")
+                          "MIP6-6275-6.1.8-P30-SHOULD-1", "MIP6-6275-10.3.1-P31-MUST-1")
 def test_binding_refresh(testbed, dut, tester, mn, cn, judge, ba_timeout) -> None:
     """
     Purpose:        A second BU with a higher sequence number, sent before the binding expires, is acknowledged and
@@ -76,7 +67,7 @@ def test_binding_refresh(testbed, dut, tester, mn, cn, judge, ba_timeout) -> Non
                     3. Wait for the BA to the LCoA (BA2).
                     4. When the first lifetime has ended (+ TOLERANCE), CN1 pings the RCoA.
     Judgement:      1. BA2 arrives (A was set)                                     RFC 6275 §9.5.4
-                    2. BA2 carries sequence number 2 (unless its status is 135)    RFC 6275 §6.1.8
+                    2. BA2 carries sequence number 2 (unless its status is 135)    RFC 6275 §6.1.8, §10.3.1
                     3. BA2's lifetime <= the 3 units requested                     RFC 6275 §10.3.1
                     4. The Echo Request arrives on the access link tunnelled MAP -> LCoA, i.e. the entry is retained
                        for the lifetime BA2 granted (SHOULD: a miss is WARN)       RFC 6275 §6.1.8
@@ -85,8 +76,9 @@ def test_binding_refresh(testbed, dut, tester, mn, cn, judge, ba_timeout) -> Non
                     (Recorded: both grants, the binding cache entry as the DUT profile shows it.)
     Reference:      RFC 6275 §9.5.4 "If the Acknowledge (A) bit is set in the Binding Update, a Binding
                     Acknowledgement MUST be sent."; §6.1.8 "The granted lifetime, in time units of 4 seconds, for
-                    which this node SHOULD retain the entry for this mobile node in its Binding Cache."; base §6.2 (the
-                    MAP acts as a local home agent for the RCoA).
+                    which this node SHOULD retain the entry for this mobile node in its Binding Cache."; §10.3.1 "The
+                    Sequence Number field MUST be copied from the Sequence Number given in the Binding Update."; base
+                    §6.2 (the MAP acts as a local home agent for the RCoA).
     """
     _, cn_address = cn
     judge.step("1. BU seq 1, lifetime 4 s (one unit)")
@@ -106,6 +98,7 @@ def test_binding_refresh(testbed, dut, tester, mn, cn, judge, ba_timeout) -> Non
     if msg.status != 135:  # a 135 carries the last accepted number instead (RFC 6275 §9.5.1)
         judge.check("MIP6-6275-6.1.8-P28-BIND-1", msg.seq == 2, f"BA sequence number {msg.seq}, the refresh had 2",
                     frame=ba2, tshark={"mip6.ba.seqnr": msg.seq})
+        judge.check("MIP6-6275-10.3.1-P31-MUST-1", msg.seq == 2, f"BA sequence number {msg.seq}, the refresh had 2")
     judge.check("MIP6-6275-10.3.1-P15-MUST-NOT-1", msg.mhtime <= 3, f"granted {msg.mhtime} units, requested 3",
                 frame=ba2, tshark={"mip6.ba.lifetime": msg.mhtime})
     judge.record("refresh_status", msg.status)
@@ -116,7 +109,7 @@ def test_binding_refresh(testbed, dut, tester, mn, cn, judge, ba_timeout) -> Non
                   f"the refresh granted {msg.mhtime} units: too short to outlast the first lifetime and the check")
 
     judge.step("4. after the first lifetime: CN pings the RCoA")
-    _let_timer_run_out(first_end + TOLERANCE)
+    tester.let_time_pass(first_end + TOLERANCE)  # the first lifetime runs out: nothing to wait for on the wire
     mark = tester.mark()
     _ping(testbed, cn, mn.rcoa)
     got = tester.wait_for(_echo_tunnelled_to(mn, cn_address), 3, mark, [mn.link])
@@ -127,29 +120,37 @@ def test_binding_refresh(testbed, dut, tester, mn, cn, judge, ba_timeout) -> Non
 
 
 @pytest.mark.tp(id="HMIP-MAP-LIFE-003", title="An expired binding is no longer served: no tunnel to the LCoA, no proxy ND")
-@pytest.mark.requirements("MIP6-6275-6.1.7-P18-MUST-1")
+@pytest.mark.requirements("MIP6-6275-6.1.7-P18-MUST-1", "MIP6-6275-6.1.7-P18-BIND-1", "MIP6-6275-10.3.1-P32-MUST-1")
 def test_binding_expiry(testbed, dut, tester, mn, cn, judge, ba_timeout) -> None:
     """
-    Purpose:        When the lifetime granted in the BA has elapsed without a refresh, the MAP considers the binding
-                    expired: it no longer tunnels the RCoA's traffic to the LCoA and no longer answers Neighbor
-                    Solicitations for the RCoA on its link.
+    Purpose:        The binding lives as long as the lifetime the BA granted, counted in 4-second units: it still
+                    serves the RCoA half-way through, and when the lifetime has elapsed without a refresh the MAP
+                    considers the binding expired: it no longer tunnels the RCoA's traffic to the LCoA and no longer
+                    answers Neighbor Solicitations for the RCoA on its link.
     Topology:       MN' (tester) on the MAP's first access link; CN1 on the far side of the MAP; the tester also as a
                     neighbour on the MAP's link (address ::9 of its prefix).
     Initialisation: DUT restarted (empty binding cache).
     Procedure:      1. MN' registers: BU(seq 1, lifetime 4 s = one unit, A M); BA accepted, granting L units.
                     2. CN1 pings the RCoA: the Echo Request arrives tunnelled MAP -> LCoA (precondition: the binding
                        works).
+                    2b. At BA + 2*L s -- half the granted lifetime, and past L s, when a MAP that took the units for
+                       seconds would have dropped it -- CN1 pings the RCoA again.
                     3. No refresh.  Wait until BA + 4*L s + TOLERANCE.
                     4. The tester, as a neighbour on the MAP's link, sends an NS for the RCoA, then one for the MAP's
                        own address.
                     5. CN1 pings the RCoA again.
-    Judgement:      1. No NA for the RCoA within one BA-timeout window, while the MAP's NA for its own address is
+    Judgement:      0. Step 2b: the Echo Request arrives tunnelled MAP -> LCoA: one time unit is 4 s, and the
+                       binding lasts as long as the lifetime the BA announced (not shorter).  RFC 6275 §6.1.7, §10.3.1
+                    1. No NA for the RCoA within one BA-timeout window, while the MAP's NA for its own address is
                        seen in the same window (proof the MAP answers and the capture is alive).
                     2. Within one BA-timeout window no Echo Request for the RCoA reaches the access link (bare or
-                       tunnelled), while the CN's Echo Request is seen on the way to the MAP in the same window.
+                       tunnelled), while the CN's Echo Request is seen on the way to the MAP in the same window:
+                       the binding lasts no longer than the lifetime the BA announced.    RFC 6275 §6.1.7, §10.3.1
                     (Recorded: the binding cache entry as the DUT profile shows it, if it can.)
     Reference:      RFC 6275 §6.1.7 "The number of time units remaining before the binding MUST be considered
-                    expired."; base §6.2 (the MAP acts as a local home agent for the RCoA).
+                    expired."; "One time unit is 4 seconds."; §10.3.1 "The Lifetime field MUST be set to the remaining
+                    lifetime for the binding as set by the home agent in its home registration Binding Cache entry";
+                    base §6.2 (the MAP acts as a local home agent for the RCoA).
     """
     _, cn_address = cn
     judge.step("1. BU seq 1, lifetime 4 s (one unit)")
@@ -167,8 +168,21 @@ def test_binding_expiry(testbed, dut, tester, mn, cn, judge, ba_timeout) -> None
                   "the RCoA's traffic was not tunnelled to the LCoA even while the binding lived (see HMIP-MAP-TUN-001)")
     judge.require(time.time() < expiry, "the live-binding check ran past the granted lifetime")
 
+    half = ba.time + UNIT * granted / 2
+    judge.step(f"2b. at half the granted lifetime ({UNIT * granted / 2:.0f} s after the BA) CN pings the RCoA again")
+    _let_timer_run_out(half)
+    mark = tester.mark()
+    _ping(testbed, cn, mn.rcoa)
+    alive = tester.wait_for(_echo_tunnelled_to(mn, cn_address), 2, mark, [mn.link])
+    judge.require(alive is None or alive.time < expiry, "the half-life check ran past the granted lifetime")
+    detail = (f"{granted} unit(s) granted: at {half - ba.time:.1f} s after the BA the RCoA's traffic was "
+              + ("still tunnelled to the LCoA" if alive else "no longer tunnelled to the LCoA"))
+    judge.check("MIP6-6275-6.1.7-P18-BIND-1", alive is not None, detail, frame=alive)
+    judge.check("MIP6-6275-10.3.1-P32-MUST-1", alive is not None,
+                detail + f" (the BA announced {UNIT * granted} s)", frame=alive)
+
     judge.step("3. no refresh: wait for the granted lifetime to end")
-    _let_timer_run_out(expiry + TOLERANCE)
+    tester.let_time_pass(expiry + TOLERANCE)  # the granted lifetime runs out: nothing to wait for on the wire
     judge.record("binding_shown", _binding_shown(dut, mn.rcoa))
 
     judge.step("4. NS for the RCoA on the MAP's link (and, as proof, for the MAP's own address)")
@@ -201,7 +215,7 @@ def test_binding_expiry(testbed, dut, tester, mn, cn, judge, ba_timeout) -> None
                          window=ba_timeout, since=mark,
                          alive=lambda f: f.link not in (mn.link, link.name) and ICMPv6EchoRequest in f.pkt
                          and f.pkt[IPv6].src == cn_address and f.pkt[IPv6].dst == mn.rcoa)
-    judge.check("MIP6-6275-6.1.7-P18-MUST-1", leak is None,
-                "the RCoA's traffic after the granted lifetime ended: " + (
-                    f"still reached the LCoA {leak.time - expiry:.1f} s after the end" if leak else
-                    "no longer reached the LCoA"), frame=leak)
+    detail = "the RCoA's traffic after the granted lifetime ended: " + (
+        f"still reached the LCoA {leak.time - expiry:.1f} s after the end" if leak else "no longer reached the LCoA")
+    judge.check("MIP6-6275-6.1.7-P18-MUST-1", leak is None, detail, frame=leak)
+    judge.check("MIP6-6275-10.3.1-P32-MUST-1", leak is None, detail + f" (the BA announced {UNIT * granted} s)")

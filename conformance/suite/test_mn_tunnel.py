@@ -120,7 +120,7 @@ def test_lcoa_hidden_from_ha_and_cn(bench, judge) -> None:
     reg = bench.register([MapAd(MAP_A)], judge=judge)
     peer = _peer(bench)
     _ping_from_home(bench, judge, peer)
-    time.sleep(1.0)  # the return-routability retransmissions and the Echo Request
+    bench.tester.let_time_pass(time.time() + 1.0)  # the return-routability retransmissions and the Echo Request
     lcoa = ipaddress.IPv6Address(reg.lcoa).packed
     targets = {ipaddress.IPv6Address(a) for a in (bench.home_agent, *bench.correspondents, peer)}
     seen = {"ha_bu": 0, "hoti": 0, "other": 0}

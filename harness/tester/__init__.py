@@ -9,6 +9,8 @@ Every Mobility Header it sends or receives passes through :mod:`.protection`.
 
 from __future__ import annotations
 
+import time
+
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -114,6 +116,13 @@ class Tester:
             raise Inconclusive(f"no frame proved the capture alive during the {window:.2f} s window "
                                "of a negative judgement")
         return None
+
+    def let_time_pass(self, until: float) -> None:
+        """Return at wall-clock time ``until`` (captured frames carry wall-clock times): a protocol timer has to run
+        out and there is nothing on the wire to wait for instead.  Counted with the protocol waits."""
+        remaining = until - time.time()
+        if remaining > 0:
+            self.capture.wait_for(lambda f: False, remaining, links=())
 
     def frames(self, since: int = 0, links: Iterable[str] | None = None) -> list[Frame]:
         return self.capture.frames(since, links, outgoing=None)

@@ -57,6 +57,9 @@ class Capture:
         self._stop = threading.Event()
         self.errors: list[str] = []
         self._idle_passes = 0  # loop passes that found every port's queue empty
+        #: seconds spent in :meth:`wait_for` so far: the protocol waits of the tests (the rest of a test's wall
+        #: time is the harness's overhead, reported per test by the pytest plugin)
+        self.waited = 0.0
         self._thread = threading.Thread(target=self._loop, name="tester-capture", daemon=True)
         self._thread.start()
 
@@ -119,9 +122,16 @@ class Capture:
 
         Frames sent by the tester itself are skipped unless ``outgoing=True``.
         """
+        started = time.monotonic()
+        try:
+            return self._wait_for(predicate, started + timeout, since, links, outgoing)
+        finally:
+            self.waited += time.monotonic() - started
+
+    def _wait_for(self, predicate: Predicate, deadline: float, since: int | None, links: Iterable[str] | None,
+                  outgoing: bool) -> Frame | None:
         wanted = set(links) if links is not None else None
         position = self.mark() if since is None else since
-        deadline = time.monotonic() + timeout
         while True:
             with self._cond:
                 start = max(0, position - self._base)

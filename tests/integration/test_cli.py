@@ -24,8 +24,8 @@ pytestmark = pytest.mark.netns
 ENV = dict(os.environ, PYTHONPATH=str(paths.ROOT))
 
 
-def hmipv6ct(*args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", *args], env=ENV, capture_output=True, text=True,
+def hmipv6ct(*args: str, env: dict[str, str] | None = None, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness", *args], env=env or ENV, capture_output=True, text=True,
                           timeout=900, **kw)
 
 
@@ -34,9 +34,12 @@ CI_REPORTS = paths.ROOT / "reports" / "ci"
 
 
 def test_run_writes_results_report_junit_and_latest() -> None:
+    """The main job, run as ``-n 2``: two testbed copies share each role's test purposes (pytest-xdist); the run
+    directory is the same as a serial run's, with every test once, and the slowest tests are printed."""
     shutil.rmtree(CI_REPORTS, ignore_errors=True)
-    out = hmipv6ct("run", "--out", str(CI_REPORTS))
+    out = hmipv6ct("run", "-n", "2", "--out", str(CI_REPORTS))
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert out.stdout.count("HMIPv6 slowest tests") == 3 and "median per-test overhead" in out.stdout
     latest = CI_REPORTS / "latest"
     assert latest.is_symlink()
     doc = json.loads((latest / "results.json").read_text())
@@ -47,7 +50,13 @@ def test_run_writes_results_report_junit_and_latest() -> None:
     assert all(r["verdict"] in ("PASS", "NOT APPLICABLE") for r in doc["results"]), doc["results"]
     for role in ("map", "ar", "mn"):
         assert (latest / role / "allure-results").is_dir() and (latest / role / "results.jsonl").is_file()
-        assert (latest / role / "provenance.json").is_file()
+        purposes = json.loads((latest / role / "provenance.json").read_text())["purposes"]
+        judged = [r["test_purpose"] for r in doc["results"] if r["role"] == role and r["test_purpose"]]
+        assert sorted(judged) == sorted(purposes), f"{role}: every test purpose exactly once"
+        timings = [json.loads(line) for line in (latest / role / "timings.jsonl").read_text().splitlines()]
+        assert len(timings) == len(judged) + 1  # and the testbed smoke test
+        assert {t["worker"] for t in timings} == {"gw0", "gw1"}, "both testbed copies ran tests"
+        assert all(0 <= t["waited"] <= t["wall"] for t in timings)
     assert any(p.suffix == ".pcap" for p in (latest / "map" / "evidence").rglob("*"))
     assert json.loads((latest / "map" / "results.json").read_text())["git_commit"] != "unknown"
     _check_report(latest, doc)
@@ -81,6 +90,13 @@ def _check_report(run_dir: Path, doc: dict) -> None:
     assert check.ok, "\n".join(check.lines())
     cases = ET.parse(run_dir / "junit.xml").getroot().iter("testcase")
     assert {c.get("name").split()[0] for c in cases} >= {r["test_purpose"] for r in doc["results"] if r["test_purpose"]}
+
+
+def test_parallel_run_needs_a_virtual_testbed(tmp_path: Path) -> None:
+    secrets = {k: "not-used" for k in ("LAB_MN_PASSWORD", "LAB_MAP_PASSWORD", "LAB_WIFI_PSK", "LAB_PDU_COMMUNITY")}
+    out = hmipv6ct("run", "-n", "2", "--testbed", str(paths.ROOT / "testbeds" / "lab-example.yaml"),
+                   "--out", str(tmp_path), env={**ENV, **secrets})
+    assert out.returncode == 2 and "needs a virtual (netns) testbed" in out.stderr, out.stderr
 
 
 def test_list_shows_test_purposes() -> None:

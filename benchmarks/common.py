@@ -1,0 +1,51 @@
+"""What every benchmark's JSON result carries: the machine it ran on, its parameters, and where it is written.
+
+Each benchmark (``hmipv6ct bench map|dataplane|handover``, ``hmipv6ct load``, ``python -m benchmarks.soak``)
+writes one JSON document ``{"benchmark", "started", "finished", "params", "machine", ...figures}`` with
+:func:`write_result`; without ``--json FILE`` it goes to ``reports/bench/<benchmark>-<UTC time>.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DIR = ROOT / "reports" / "bench"
+
+
+def machine() -> dict[str, Any]:
+    """CPU count and model, memory, kernel, Python, and the load average when the benchmark ran."""
+    info: dict[str, Any] = {"cpus": os.cpu_count(), "kernel": platform.release(), "machine": platform.machine(),
+                            "python": platform.python_version(), "system": platform.system()}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu_model"] = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                info["memory_kb"] = int(line.split()[1])
+        info["loadavg"] = [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
+    except (OSError, ValueError):
+        pass
+    return info
+
+
+def default_path(benchmark: str) -> Path:
+    return BENCH_DIR / f"{benchmark}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+
+
+def write_result(benchmark: str, params: dict[str, Any], figures: dict[str, Any], path: str | Path | None = None,
+                 started: float | None = None) -> Path:
+    """Write ``figures`` with the benchmark's name, ``params`` and :func:`machine`; return the file written."""
+    target = Path(path) if path else default_path(benchmark)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"benchmark": benchmark, "started": started, "finished": time.time(), "params": params,
+           "machine": machine(), **figures}
+    target.write_text(json.dumps(doc, indent=1, default=str) + "\n")
+    return target
