@@ -28,9 +28,17 @@ from harness import errors, paths
 from harness.errors import HarnessError
 
 
+#: ``hmipv6ct bench KIND ...`` and ``hmipv6ct load ...``: each takes its own options (``--help``), parsed by the module
+BENCHMARKS = {"map": "benchmarks.bench_map", "dataplane": "benchmarks.bench_dataplane",
+              "handover": "benchmarks.bench_handover"}
+LOAD = "harness.load.cli"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["load"] or (argv[:1] == ["bench"] and argv[1:2] and argv[1] in BENCHMARKS):
+        return _delegate(LOAD if argv[0] == "load" else BENCHMARKS[argv[1]], argv[1 if argv[0] == "load" else 2:])
     extra: list[str] = []
     if "--" in argv:
         cut = argv.index("--")
@@ -54,6 +62,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+def _delegate(module: str, argv: list[str]) -> int:
+    """Run a benchmark's or the load generator's own ``main(argv)`` (they tear down on Ctrl-C and SIGTERM)."""
+    import importlib
+
+    errors.install_log_redaction()
+    return int(importlib.import_module(module).main(argv) or 0)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -125,6 +141,15 @@ def _parser() -> argparse.ArgumentParser:
                        help="the fault's parameters, e.g. ar=ar1 map_node=map1 percent=50")
     fault.add_argument("--testbed", type=Path, default=None)
     fault.set_defaults(func=cmd_fault)
+
+    bench = sub.add_parser("bench", help="benchmarks of the reference implementation: map (BU->BA capacity), "
+                                         "dataplane (forwarding), handover (HMIPv6 vs Mobile IPv6); "
+                                         "'hmipv6ct bench KIND --help' for each one's options")
+    bench.add_argument("kind", choices=sorted(BENCHMARKS))
+    bench.set_defaults(func=lambda args, extra: _delegate(BENCHMARKS[args.kind], extra))
+    load_ = sub.add_parser("load", help="emulate many mobile nodes registering, refreshing and moving against a "
+                                        "DUT MAP ('hmipv6ct load --help' for its options)", add_help=False)
+    load_.set_defaults(func=lambda args, extra: _delegate(LOAD, extra))
     return p
 
 
