@@ -823,8 +823,14 @@ def _timing_summary(terminalreporter, timings: list[dict[str, Any]]) -> None:
         where = f" [{t['worker']}]" if t.get("worker") else ""
         terminalreporter.write_line(f"{t['wall']:7.2f} s  (waits {t['waited']:6.2f} s, overhead {t['overhead']:5.2f} s)"
                                     f"  {t['test_purpose'] or t['nodeid']}{where}")
-    overheads = sorted(t["overhead"] for t in timings)
-    middle = len(overheads) // 2
-    median = overheads[middle] if len(overheads) % 2 else (overheads[middle - 1] + overheads[middle]) / 2
-    terminalreporter.write_line(f"median per-test overhead (wall time outside the tester's protocol waits): "
-                                f"{median:.2f} s over {len(timings)} tests; total {sum(t['wall'] for t in timings):.1f} s")
+    harness = [t.get("setup", 0.0) + t.get("evidence", 0.0) + t.get("teardown", 0.0) for t in timings]
+    terminalreporter.write_line(
+        f"median per-test harness overhead (setup incl. the DUT restart, evidence and tshark, teardown; the testbed "
+        f"build excluded): {_median(harness):.2f} s; median wall time outside the tester's protocol waits: "
+        f"{_median([t['overhead'] for t in timings]):.2f} s; {len(timings)} tests, {sum(t['wall'] for t in timings):.1f} s")
+
+
+def _median(values: list[float]) -> float:
+    values = sorted(values)
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2

@@ -88,6 +88,9 @@ class NetnsTestbed(TestbedBackend):
         self._ports: dict[tuple[str, str], str] = {}  # (node, iface) -> switch port name
         self._procs: list[subprocess.Popen] = []  # our children, reaped on down()
         self._daemons: dict[str, subprocess.Popen] = {}  # node -> its HMIPv6 daemon
+        #: node -> a reference daemon in standby for its next (re)start (reference_impl.daemon.standby): the node's
+        #: daemon restarted once (the DUT, before every test) is likely to be restarted again
+        self._spares: dict[str, subprocess.Popen] = {}
         self._index_names()
         if state is not None:  # resuming a testbed left up by `hmipv6ct testbed up`
             self._fill_management()
@@ -330,6 +333,16 @@ class NetnsTestbed(TestbedBackend):
         path.chmod(0o600)
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         Path(config["control_socket"]).unlink(missing_ok=True)
+        spare = self._spares.pop(node.name, None)
+        if spare is not None and spare.poll() is None:
+            try:
+                spare.stdin.write(b"go\n")  # type: ignore[union-attr]
+                spare.stdin.close()  # type: ignore[union-attr]
+                self._daemons[node.name] = spare
+                _note_exit_time(spare)
+                return
+            except OSError:
+                pass  # it died meanwhile: start one the ordinary way
         if node.command:
             argv = ["sh", "-c", node.command.format(config=path, python=sys.executable)]
         else:
@@ -341,6 +354,20 @@ class NetnsTestbed(TestbedBackend):
         self._daemons[node.name] = proc
         _note_exit_time(proc)
         self._started(proc, f"{daemon} {node.name}")
+
+    def _spawn_spare(self, node: Node) -> None:
+        """A reference daemon in standby for the node's next start (not for a replacement ``command``)."""
+        if node.command or node.name in self._spares:
+            return
+        daemon = self._daemon_of(node)
+        nodedir = self.state_required().workdir / node.name
+        module = daemon.removeprefix("hmipv6-") + "_main"
+        argv = [sys.executable, "-m", "reference_impl.daemon.standby", module, "--config", str(self._daemon_config(node))]
+        with open(nodedir / f"{daemon}.err", "a") as err:
+            proc = subprocess.Popen(["ip", "netns", "exec", self.netns_of(node.name), *argv], stdin=subprocess.PIPE,
+                                    stdout=err, stderr=subprocess.STDOUT, start_new_session=True)
+        self._spares[node.name] = proc
+        self._started(proc, f"{daemon} {node.name} (standby)")
 
     def _wait_ready(self, node: Node, timeout: float = 15.0) -> None:
         """Until the daemon's control socket exists (a replacement command: until it has run 1 s)."""
@@ -357,9 +384,12 @@ class NetnsTestbed(TestbedBackend):
                            f"{err.strip() or 'no output'}")
 
     def restart_service(self, node: str) -> None:
-        """Stop the node's HMIPv6 daemon (by PID) and start it afresh: a clean binding cache and timers."""
+        """Stop the node's HMIPv6 daemon (by PID) and start it afresh: a clean binding cache and timers.  The new
+        process was started ahead, in standby (imports done, nothing read or bound yet); another is started for
+        the next restart."""
         self.stop_service(node)
         self.start_service(node)
+        self._spawn_spare(self.spec.nodes[node])
 
     def start_service(self, node: str) -> None:
         """Start the node's HMIPv6 daemon (one with ``autostart: false``, or one stopped earlier)."""
