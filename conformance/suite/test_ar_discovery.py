@@ -50,7 +50,7 @@ def upstream(testbed, dut):
 
 
 @pytest.mark.tp(id="HMIP-AR-DISC-001", title="Dynamic MAP discovery: a received MAP option is re-sent with Dist + 1")
-@pytest.mark.requirements("HMIP-4140-7.1.1-P2-MUST-1")
+@pytest.mark.requirements("HMIP-4140-7.1.1-P2-MUST-1", "HMIP-4140-5-P7-BIND-1")
 def test_relayed_option_dist_incremented(testbed, dut, tester, upstream, judge) -> None:
     """
     Purpose:        A router using dynamic MAP discovery copies a MAP option it receives in a Router Advertisement
@@ -65,10 +65,14 @@ def test_relayed_option_dist_incremented(testbed, dut, tester, upstream, judge) 
     Judgement:      1. An advertisement on the access link carries a MAP option for that MAP.
                     2. Its Dist is 3 (the received 2 plus one).
                     3. Its Pref (7) and R (1) are those received (the option is copied).
-                    (Recorded: the relayed option's valid lifetime -- the AR may count it down, or advertise 0 if
-                    it finds the MAP unreachable, base §10 -- and how many advertisements were seen.)
+                    4. Its valid lifetime is not above the 600 s received: the AR knows the lifetimes of the MAP's
+                       subnet prefix only from the MAP's option, and may count it down (or advertise 0 if it finds
+                       the MAP unreachable, base §10), not extend it.                                   base §5
+                    (Recorded: the relayed option's valid lifetime, and how many advertisements were seen.)
     Reference:      base §7.1.1 "Upon reception of a router advertisement with the MAP option, the receiving router
-                    MUST copy the option and re-send it after incrementing the Distance field by one."
+                    MUST copy the option and re-send it after incrementing the Distance field by one."; base §5 Valid
+                    Lifetime "The minimum value (in seconds) of both the preferred and valid lifetimes of the prefix
+                    assigned to the MAP's subnet."
     """
     link, relayed = upstream
     access = testbed.spec.access_link_of(dut.node)
@@ -94,6 +98,9 @@ def test_relayed_option_dist_incremented(testbed, dut, tester, upstream, judge) 
     judge.check("HMIP-4140-7.1.1-P2-MUST-1", opt.pref == RELAYED_PREF and opt.R == 1,
                 f"re-sent Pref {opt.pref} R {opt.R}, received Pref {RELAYED_PREF} R 1",
                 frame=ra, tshark={"icmpv6.opt.map.preference": opt.pref})
+    judge.check("HMIP-4140-5-P7-BIND-1", opt.validlifetime <= RELAYED_LIFETIME,
+                f"re-sent valid lifetime {opt.validlifetime} s, received {RELAYED_LIFETIME} s", frame=ra,
+                tshark={"icmpv6.opt.map.valid_lifetime": opt.validlifetime})
 
 
 SECOND_UPSTREAM = "fe80::a11:2"  # the router the tester plays on the AR's second MAP-facing link

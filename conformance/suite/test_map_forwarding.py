@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from conformance.suite.mh_format import RFC6275_STATUS
 from harness.tester import packets
 from harness.tester.mobility import tunnelled_to
 from harness.tester.packets import (
@@ -127,16 +128,16 @@ def test_dad_before_first_ba(testbed, dut, tester, mn, judge, ba_timeout) -> Non
 
 
 @pytest.mark.tp(id="HMIP-MAP-DAD-002", title="A defended RCoA is refused with 134")
-@pytest.mark.requirements("MIP6-6275-10.3.1-P10-MUST-3", "MIP6-6275-6.1.8-P14-BIND-1")
+@pytest.mark.requirements("MIP6-6275-10.3.1-P10-MUST-3", "MIP6-6275-6.1.8-P14-BIND-1", "HMIP-4140-6.2-P2-BIND-1")
 def test_dad_failure(testbed, dut, tester, mn, judge, ba_timeout) -> None:
     """
     Purpose:        If DAD for the RCoA fails, the MAP rejects the BU with status 134.
     Initialisation: the tester defends the RCoA on the MAP's link (answers its NS).
     Procedure:      1. BU for the defended RCoA.
-    Judgement:      1. BA with status 134.
+    Judgement:      1. BA with status 134 (an RFC 6275 §6.1.8 code: HMIPv6 adds none, base §6.2).
     Reference:      RFC 6275 §10.3.1 "If this Duplicate Address Detection fails ... the home agent MUST reject
                     the complete Binding Update and MUST return a Binding Acknowledgement ... Status field is
-                    set to 134".
+                    set to 134"; base §6.2 "No new error codes are introduced for HMIPv6."
     """
     link = testbed.spec.map_link(dut.node).name
     tester.impersonate(link, mn.rcoa)
@@ -148,19 +149,29 @@ def test_dad_failure(testbed, dut, tester, mn, judge, ba_timeout) -> None:
     judge.check("MIP6-6275-10.3.1-P10-MUST-3", status == 134, f"BA status {status} for a defended RCoA",
                 frame=ba, tshark={"mip6.ba.status": status} if ba else None)
     judge.check("MIP6-6275-6.1.8-P14-BIND-1", status == 134, f"status {status}")
+    judge.check("HMIP-4140-6.2-P2-BIND-1", status in RFC6275_STATUS,
+                f"DAD failure answered with status {status} (RFC 6275 §6.1.8 defines 0, 1, 128-139)")
 
 
 @pytest.mark.tp(id="HMIP-MAP-ND-001", title="Proxy ND for the RCoA: unsolicited NA at binding, solicited NA after")
 @pytest.mark.requirements("MIP6-6275-10.4.1-P1-MUST-1", "MIP6-6275-10.4.1-P6-MUST-1", "MIP6-6275-10.4.1-P7-MUST-NOT-1",
-                          "MIP6-6275-10.4.1-P8-MUST-1", "MIP6-6275-10.4.1-P12-MUST-1")
+                          "MIP6-6275-10.4.1-P8-MUST-1", "MIP6-6275-10.4.1-P12-MUST-1", "MIP6-6275-10.4.1-P2-MUST-2",
+                          "MIP6-6275-10.4.1-P11-MUST-1")
 def test_proxy_nd(testbed, dut, tester, mn, judge, ba_timeout) -> None:
     """
     Purpose:        The MAP acts as proxy for the RCoA on its link: it multicasts an unsolicited NA when the
                     binding is created and answers NS for the RCoA with its own link-layer address.
     Procedure:      1. Register.  2. The tester (a neighbour on the MAP link) sends NS for the RCoA.
     Judgement:      1. Unsolicited NA to ff02::1 for the RCoA with R=0, S=0, O=1.
-                    2. A solicited NA for the RCoA with the MAP's link-layer address in the TLLA option, R=0.
-    Reference:      RFC 6275 §10.4.1 (R bit MUST be zero; S MUST NOT be set; O MUST be set; MUST reply to NS).
+                    2. It follows the MAP's Duplicate Address Detection for the RCoA (the DAD NS from ::, when the
+                       MAP sent one, comes first).                                        RFC 6275 §10.4.1 ¶2
+                    3. The NS for the RCoA is answered (the MAP acts as proxy)           RFC 6275 §10.4.1 ¶11
+                    4. ... by a solicited NA with the MAP's link-layer address in the TLLA option, R=0.
+    Reference:      RFC 6275 §10.4.1 (R bit MUST be zero; S MUST NOT be set; O MUST be set; MUST reply to NS);
+                    ¶2 "when a node begins serving as the home agent it MUST have performed Duplicate Address
+                    Detection (as specified in Section 10.3.1), and subsequently it MUST multicast onto the home link a
+                    Neighbor Advertisement message [18] on behalf of the mobile node."; ¶11 "the home agent MUST act as
+                    a proxy for this mobile node and reply to any received Neighbor Solicitations for it."
     """
     link = testbed.spec.map_link(dut.node).name
     mark = mn.send_bu(1, 40)
@@ -169,6 +180,13 @@ def test_proxy_nd(testbed, dut, tester, mn, judge, ba_timeout) -> None:
     na = tester.wait_for(lambda f: ICMPv6ND_NA in f.pkt and f.pkt[ICMPv6ND_NA].tgt == mn.rcoa
                          and f.pkt[IPv6].dst == "ff02::1", 1, mark, [link])
     judge.check("MIP6-6275-10.4.1-P1-MUST-1", na is not None, "no unsolicited NA for the RCoA on the MAP link")
+    dad = tester.wait_for(lambda f: ICMPv6ND_NS in f.pkt and f.pkt[ICMPv6ND_NS].tgt == mn.rcoa
+                          and f.pkt[IPv6].src == "::", 0, mark, [link])
+    judge.check("MIP6-6275-10.4.1-P2-MUST-2", na is not None and (dad is None or dad.time <= na.time),
+                f"unsolicited NA at {na.time:.3f}" + (f", after the DAD NS at {dad.time:.3f}" if dad is not None and
+                                                       dad.time <= na.time else f", before the DAD NS at {dad.time:.3f}"
+                                                       if dad is not None else " (no DAD NS seen: see HMIP-MAP-DAD-001)"),
+                frame=na, tshark={"icmpv6.nd.na.target_address": mn.rcoa})
     flags = na.pkt[ICMPv6ND_NA]
     judge.check("MIP6-6275-10.4.1-P6-MUST-1", flags.R == 0, f"R={flags.R}", frame=na,
                 tshark={"icmpv6.nd.na.flag.r": flags.R})
@@ -188,6 +206,9 @@ def test_proxy_nd(testbed, dut, tester, mn, judge, ba_timeout) -> None:
                                 and f.pkt[IPv6].dst == me, 2, mark, [link])
     finally:
         tester.release(link, me)
+    judge.check("MIP6-6275-10.4.1-P11-MUST-1", reply is not None,
+                f"the NS for the RCoA from {me}: " + ("answered" if reply is not None else "not answered within 2 s"),
+                frame=reply)
     tlla = reply.pkt[ICMPv6NDOptDstLLAddr].lladdr if reply is not None and ICMPv6NDOptDstLLAddr in reply.pkt else None
     map_mac = testbed.spec.map_link(dut.node).members[dut.node].mac
     judge.check("MIP6-6275-10.4.1-P12-MUST-1", reply is not None and reply.pkt[ICMPv6ND_NA].R == 0

@@ -7,25 +7,42 @@ advertises its option toward the access routers, and plays a router on its upstr
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import time
+
 import pytest
 
 from harness.tester.packets import ICMPv6ND_RA, ICMPv6NDOptMAP, IPv6, link_local_from_mac, upstream_advertisement
 
 pytestmark = [pytest.mark.role("map"), pytest.mark.pics("map_option_origination")]
 
+VALID_LIFETIME = "HMIP-4140-5-P7-BIND-1"
+INFINITE = 0xFFFFFFFF  # an infinite lifetime (RFC 4861 §4.6.2)
+DEFAULT_DIST = "HMIP-4140-5-P4-SHOULD-1"  # Dist "default value SHOULD be set to 1 if Dynamic MAP discovery is used"
+
 
 @pytest.mark.tp(id="HMIP-MAP-OPT-001", title="The MAP option the MAP originates: length 3, Dist 1..15, its address")
-@pytest.mark.requirements("HMIP-4140-5-P3-MUST-1", "HMIP-4140-5-P4-MUST-NOT-1", "HMIP-4140-7.1.1-P1-MUST-NOT-1")
+@pytest.mark.requirements("HMIP-4140-5-P3-MUST-1", "HMIP-4140-5-P4-MUST-NOT-1", "HMIP-4140-7.1.1-P1-MUST-NOT-1",
+                          VALID_LIFETIME)
 def test_originated_map_option(testbed, dut, tester, judge, edition) -> None:
     """
-    Purpose:        The option a MAP puts in its own Router Advertisements is well-formed.
+    Purpose:        The option a MAP puts in its own Router Advertisements is well-formed, and (rfc4140) its valid
+                    lifetime is that of the prefix of the MAP's subnet.
     Procedure:      1. Wait for a Router Advertisement from the MAP on its domain link (at most two
                        MaxRtrAdvInterval plus slack).
+                    2. (rfc4140) Read, over the DUT's management connection, the preferred and valid lifetimes of
+                       the MAP's address on its subnet (``ip -j -6 addr show``; 4294967295 = infinite).
     Judgement:      1. It carries a MAP option naming the MAP's address.  2. Length 3.  3. Dist is not 0.
-                    (Recorded: Pref, R, valid lifetime, hop limit, router lifetime.)
+                    4. (rfc4140) Its valid lifetime is the smaller of the two lifetimes of the MAP's subnet prefix:
+                       4294967295 when both are infinite, else within the seconds elapsed since the RA plus 2 s of
+                       the value read.                                                         base §5
+                    (Recorded: Pref, R, valid lifetime, hop limit, router lifetime; the lifetimes read.  A device
+                    without ``ip`` leaves judgement 4 out.)
     Reference:      base §5 "The length of the option and MUST be set to 3."; "A Distance value of Zero MUST
                     NOT be used."; base §7.1.1 "The initial value of the 'Distance' field ... MUST NOT be set
-                    to zero."
+                    to zero."; base §5 Valid Lifetime "The minimum value (in seconds) of both the preferred and valid
+                    lifetimes of the prefix assigned to the MAP's subnet."
     """
     spec = testbed.spec
     link = spec.map_link(dut.node)
@@ -47,6 +64,33 @@ def test_originated_map_option(testbed, dut, tester, judge, edition) -> None:
                 tshark={"icmpv6.opt.map.distance": opt.dist})
     if edition == "rfc4140":
         judge.check("HMIP-4140-7.1.1-P1-MUST-NOT-1", opt.dist != 0, f"initial Dist {opt.dist}")
+        lifetimes = _address_lifetimes(testbed, dut.node, address)
+        judge.record("map_prefix_lifetimes", lifetimes)
+        if isinstance(lifetimes, tuple):
+            expected = min(lifetimes)
+            if expected == INFINITE:
+                ok = opt.validlifetime == INFINITE
+            else:
+                ok = 0 <= opt.validlifetime - expected <= time.time() - ra.time + 2.0
+            judge.check(VALID_LIFETIME, ok, f"MAP option valid lifetime {opt.validlifetime}; the MAP's subnet prefix "
+                        f"has preferred {lifetimes[1]} s, valid {lifetimes[0]} s (4294967295: infinite)", frame=ra,
+                        tshark={"icmpv6.opt.map.valid_lifetime": opt.validlifetime})
+
+
+def _address_lifetimes(testbed, node: str, address: str) -> tuple[int, int] | str:
+    """(valid, preferred) lifetime in seconds of ``address`` on ``node`` as its ``ip`` command shows them, or why
+    they cannot be read."""
+    result = testbed.driver(node).run(f"ip -j -6 addr show to {address}/128", timeout=10)
+    if not result.ok:
+        return f"not readable: {(result.stderr or result.stdout).strip()[-200:]}"
+    try:
+        infos = [a for link in json.loads(result.stdout) for a in link.get("addr_info", [])
+                 if a.get("local") and ipaddress.IPv6Address(a["local"]) == ipaddress.IPv6Address(address)]
+    except (ValueError, TypeError, AttributeError) as exc:
+        return f"not readable: {exc}"
+    if not infos:
+        return f"not readable: {address} is not configured on {node}"
+    return int(infos[0]["valid_life_time"]), int(infos[0]["preferred_life_time"])
 
 
 @pytest.mark.tp(id="HMIP-MAP-OPT-002", title="A MAP's own option, on its own link, has Dist 1")
@@ -106,7 +150,8 @@ def upstream_link(testbed, dut, tester):
 @pytest.mark.tp(id="HMIP-MAP-DISC-001", title="A MAP relaying another MAP's option sends its own option with it")
 @pytest.mark.pics("map_option_origination", "dynamic_map_discovery")
 @pytest.mark.edition("rfc4140")
-@pytest.mark.requirements("HMIP-4140-7.1.2-P2-MUST-1", "HMIP-4140-7.1.1-P2-MUST-2", "HMIP-4140-7.1.1-P2-MUST-1")
+@pytest.mark.requirements("HMIP-4140-7.1.2-P2-MUST-1", "HMIP-4140-7.1.1-P2-MUST-2", "HMIP-4140-7.1.1-P2-MUST-1",
+                          DEFAULT_DIST)
 def test_own_option_with_relayed(testbed, dut, tester, upstream_link, judge) -> None:
     """
     Purpose:        A router that is also a MAP and receives another MAP's option adds its own MAP option and
@@ -122,12 +167,15 @@ def test_own_option_with_relayed(testbed, dut, tester, upstream_link, judge) -> 
     Judgement:      1. An advertisement from the MAP carries the option for 2001:db8:ff03::1.
                     2. The same advertisement carries the MAP's own option (its address).
                     3. The relayed option has Dist 2 (received 1, plus one).
+                    4. The MAP's own option -- from its configuration as the testbed gives it, with dynamic MAP
+                       discovery in use -- has Dist 1 (a different value is a WARN).          base §5
     Reference:      base §7.1.2 "If a router that is also a MAP receives advertisements from other MAPs, it MUST
                     add its own MAP option and propagate both options to the next router or to the AR (if it has
                     direct connectivity with the AR)."; §7.1.1 "If the receiving router was also a MAP, it MUST
                     send its own option together with the received option in the same advertisement."; §7.1.1
                     "...the receiving router MUST copy the option and re-send it after incrementing the Distance
-                    field by one."
+                    field by one."; base §5 Dist "Its default value SHOULD be set to 1 if Dynamic MAP discovery is
+                    used."
     """
     spec = testbed.spec
     home = spec.map_link(dut.node)
@@ -155,3 +203,6 @@ def test_own_option_with_relayed(testbed, dut, tester, upstream_link, judge) -> 
     judge.check("HMIP-4140-7.1.1-P2-MUST-1", relayed.dist == 2,
                 f"received Dist 1, propagated Dist {relayed.dist} (expected 2)", frame=ra,
                 tshark={"icmpv6.opt.map.distance": relayed.dist})
+    own = options[address]
+    judge.check(DEFAULT_DIST, own.dist == 1, f"the MAP's own option (dynamic MAP discovery in use) has Dist "
+                f"{own.dist}", frame=ra, tshark={"icmpv6.opt.map.distance": own.dist})

@@ -9,75 +9,131 @@ from __future__ import annotations
 
 import pytest
 
+from conformance.suite.mh_format import RFC6275_STATUS, format_findings, opened_bytes, read_mh
 from harness.tester.mobility import mh_checksum
 from harness.tester.packets import MIP6MH_BA, IPv6, IPv6ExtHdrRouting
+from harness.verdicts import Inconclusive
 
 pytestmark = pytest.mark.role("map")
 
 BA_ACCEPTED = "MIP6-6275-6.1.8-P5-BIND-1"
 BA_REJECTED = "MIP6-6275-6.1.8-P5-BIND-2"
+MAP_REGISTRATION = "HMIP-4140-4.1-P4-BIND-1"  # the M flag: "If set to 1 it indicates a MAP registration."
+NO_NEW_CODES = "HMIP-4140-6.2-P2-BIND-1"  # "No new error codes are introduced for HMIPv6."
+#: RFC 6275 §6.1.1 format clauses: Next Header 135, Payload Proto 59, length a multiple of 8 octets, and the
+#: Upper-Layer Packet Length of the checksum's pseudo-header
+MH_FORMAT = ("MIP6-6275-6.1.1-P1-BIND-1", "MIP6-6275-6.1.1-P6-SHOULD-1", "MIP6-6275-6.1.1-P9-MUST-1",
+             "MIP6-6275-6.1.1-P18-MUST-1")
 
 
 @pytest.mark.tp(id="HMIP-MAP-BU-001", title="Local BU with A and M set is acknowledged with a well-formed BA")
 @pytest.mark.requirements("HMIP-4140-6.2-P2-MUST-1", "HMIP-4140-6.2-P2-MUST-2", "MIP6-6275-9.5.4-P3-MUST-1",
                           "MIP6-6275-6.1.8-P28-BIND-1", "MIP6-6275-10.3.1-P15-MUST-NOT-1",
-                          "MIP6-6275-6.1.1-P15-BIND-1", BA_ACCEPTED)
+                          "MIP6-6275-6.1.1-P15-BIND-1", BA_ACCEPTED, MAP_REGISTRATION, NO_NEW_CODES,
+                          "MIP6-6275-9.5.4-P7-MUST-4", "MIP6-6275-10.3.1-P31-MUST-1", *MH_FORMAT)
 def test_local_bu_acknowledged(dut, tester, mn, judge, ba_timeout) -> None:
     """
-    Purpose:        A MAP accepts a local BU (A and M set, RCoA in the Home Address option, LCoA as
-                    source) and answers with a successful BA carrying a type 2 routing header.
+    Purpose:        A MAP accepts a local BU (A and M set, H clear, RCoA in the Home Address option, LCoA as
+                    source) as a MAP registration and answers with a successful, well-formed BA carrying a type 2
+                    routing header.
     Initialisation: DUT restarted (empty binding cache).
     Procedure:      1. MN' sends BU(seq=11, lifetime 40 s, flags A M) LCoA -> MAP, HAO = RCoA.
                     2. Wait for a BA on the access link.
     Judgement:      1. A BA arrives (A was set)                      RFC 6275 §9.5.4, base §6.2
-                    2. Status < 128 (accepted)                        base §6.2, RFC 6275 §6.1.8
-                    3. Sequence number 11 (copied from the BU)        RFC 6275 §6.1.8
-                    4. Type 2 routing header: length 2, segments left 1, one address = RCoA   base §6.2
-                    5. Lifetime <= requested (10 units)               RFC 6275 §10.3.1
-                    6. MH checksum valid (pseudo-header destination = the RH2 address)  RFC 6275 §6.1.1
-    Reference:      base §6.2 "The binding acknowledgement MUST include a routing header type 2 that
-                    contains the mobile node's RCoA."
+                    2. The status is one RFC 6275 §6.1.8 defines (no HMIPv6-specific code)   base §6.2
+                    3. The BU (M set, H clear) is accepted as a MAP registration: status < 128   base §4.1
+                    4. Status < 128 (accepted)                        base §6.2, RFC 6275 §6.1.8
+                    5. Sequence number 11 (copied from the BU)        RFC 6275 §6.1.8, §10.3.1
+                    6. Type 2 routing header: length 2, segments left 1, one address = RCoA (the home address of
+                       the binding; the BU's source was not it)       base §6.2, RFC 6275 §9.5.4
+                    7. Lifetime <= requested (10 units)               RFC 6275 §10.3.1
+                    8. Mobility Header format, read from the BA's bytes (after the ESP the seam opened):
+                       Next Header 135 in the header before it, Payload Proto 59, its length a multiple of 8 octets
+                       that Header Len describes exactly                                   RFC 6275 §6.1.1
+                    9. MH checksum valid, computed here with the pseudo-header destination = the RH2 address and
+                       the Upper-Layer Packet Length = the Mobility Header's length         RFC 6275 §6.1.1
+    Reference:      base §6.2 "The binding acknowledgement MUST include a routing header type 2 that contains the
+                    mobile node's RCoA."; base §4.1 (M) "If set to 1 it indicates a MAP registration."; base §6.2
+                    "No new error codes are introduced for HMIPv6."; RFC 6275 §9.5.4 "Otherwise, the Binding
+                    Acknowledgement MUST be sent using a type 2 routing header that contains the mobile node's home
+                    address."; §10.3.1 "The Sequence Number field MUST be copied from the Sequence Number given in the
+                    Binding Update."; §6.1.1 "The Mobility Header is identified by a Next Header value of 135 in the
+                    immediately preceding header", "Implementations conforming to this specification SHOULD set the
+                    payload protocol type to IPPROTO_NONE (59 decimal).", "The length of the Mobility Header MUST be
+                    a multiple of 8 octets.", "The Upper-Layer Packet Length field in the pseudo-header MUST be set
+                    to the total length of the Mobility Header."
     """
     judge.step("1. BU seq 11, lifetime 40 s, flags A M")
     ba = _any_ba(mn, mn.send_bu(11, 40), ba_timeout)  # any BA: a wrong sequence number is judged, not filtered
     judge.check("MIP6-6275-9.5.4-P3-MUST-1", ba is not None, f"no BA within {ba_timeout:.1f} s of a BU with A set")
     msg, ip = ba.pkt[MIP6MH_BA], ba.pkt[IPv6]
+    judge.check(NO_NEW_CODES, msg.status in RFC6275_STATUS, f"status {msg.status} (RFC 6275 §6.1.8 defines 0, 1, "
+                "128-139)", frame=ba, tshark={"mip6.ba.status": msg.status})
+    judge.check(MAP_REGISTRATION, msg.status < 128,
+                f"a BU with M set and H clear (a MAP registration) answered with status {msg.status}")
     judge.check(BA_ACCEPTED, msg.status < 128, f"status {msg.status}", frame=ba, tshark={"mip6.ba.status": msg.status})
     judge.check("HMIP-4140-6.2-P2-MUST-1", msg.status < 128 and ip.dst == mn.lcoa,
                 f"BA status {msg.status} to {ip.dst} (expected success to the LCoA {mn.lcoa})")
     judge.check("MIP6-6275-6.1.8-P28-BIND-1", msg.seq == 11, f"BA sequence number {msg.seq}, BU had 11",
                 frame=ba, tshark={"mip6.ba.seqnr": msg.seq})
+    judge.check("MIP6-6275-10.3.1-P31-MUST-1", msg.seq == 11, f"BA sequence number {msg.seq}, BU had 11")
     rh = ba.pkt.getlayer(IPv6ExtHdrRouting)
     well_formed = rh is not None and rh.type == 2 and rh.len == 2 and rh.segleft == 1 and list(rh.addresses) == [mn.rcoa]
-    judge.check("HMIP-4140-6.2-P2-MUST-2", well_formed,
-                "no type 2 routing header" if rh is None else
-                f"routing header type {rh.type} len {rh.len} segleft {rh.segleft} addresses {list(rh.addresses)}",
+    rh_detail = ("no type 2 routing header" if rh is None else
+                 f"routing header type {rh.type} len {rh.len} segleft {rh.segleft} addresses {list(rh.addresses)}")
+    judge.check("HMIP-4140-6.2-P2-MUST-2", well_formed, rh_detail,
                 frame=ba, tshark={"ipv6.routing.type": rh.type} if rh is not None else None)
+    judge.check("MIP6-6275-9.5.4-P7-MUST-4", well_formed, f"BU from {mn.lcoa} for home address {mn.rcoa}: {rh_detail}")
     judge.check("MIP6-6275-10.3.1-P15-MUST-NOT-1", msg.mhtime <= 10, f"granted {msg.mhtime} units > requested 10")
-    carried, computed = mh_checksum(bytes(ba.pkt))  # the frame as opened by the IPsec seam
-    judge.check("MIP6-6275-6.1.1-P15-BIND-1", carried == computed, f"checksum {carried:#06x}, expected {computed:#06x}",
-                frame=ba, tshark={"mip6.csum": f"0x{carried:04x}"})
+    view = read_mh(opened_bytes(tester, ba))
+    judge.require(view is not None, "the BA's bytes hold no Mobility Header the tester can read")
+    found = format_findings(view)
+    for requirement, name in zip(MH_FORMAT[:3], ("next_header", "payload_proto", "length")):
+        judge.check(requirement, found[name][0], found[name][1], frame=ba)
+    ok, detail = found["checksum"]
+    judge.check("MIP6-6275-6.1.1-P15-BIND-1", ok, detail, frame=ba, tshark={"mip6.csum": f"0x{view.checksum:04x}"})
+    judge.check("MIP6-6275-6.1.1-P18-MUST-1", ok, detail)
+    carried, computed = mh_checksum(bytes(ba.pkt))  # the same, through the harness's own reader of scapy's bytes
+    judge.record("checksum_harness_reader", f"carried {carried:#06x}, computed {computed:#06x}")
 
 
 @pytest.mark.tp(id="HMIP-MAP-BU-002", title="Binding cache holds RCoA -> LCoA after registration")
-@pytest.mark.requirements("HMIP-4140-3.1-P8-MUST-1")
+@pytest.mark.requirements("HMIP-4140-3.1-P8-MUST-1", "MIP6-6275-10.3.1-P32-MUST-1")
 def test_binding_cache_entry(dut, mn, judge, ba_timeout) -> None:
     """
-    Purpose:        After a successful local BU the MAP's binding cache maps the RCoA to the LCoA.
+    Purpose:        After a successful local BU the MAP's binding cache maps the RCoA to the LCoA, and the BA's
+                    lifetime is the one the entry holds.
     Procedure:      1. Register (BU seq 1, 40 s).  2. Read the binding cache through the DUT profile.
-    Judgement:      1. An entry RCoA -> LCoA exists.
+    Judgement:      1. An entry RCoA -> LCoA exists.                                             base §3.1
+                    2. The BA's lifetime (units x 4 s) is the entry's lifetime: equal to it, or -- a profile that shows
+                       the time remaining -- above it by no more than the time since the BA plus one unit.
+                                                                                             RFC 6275 §10.3.1
+                    (A profile that cannot show the entry's lifetime leaves judgement 2 out: recorded.)
     Reference:      base §3.1 "The MAP MUST store this information in its Binding Cache to be able to
-                    forward packets to their final destination..."
+                    forward packets to their final destination..."; RFC 6275 §10.3.1 "The Lifetime field MUST be set
+                    to the remaining lifetime for the binding as set by the home agent in its home registration
+                    Binding Cache entry for the mobile node".
     """
+    import time
+
     ba = mn.register(1, 40, ba_timeout)
     judge.require(ba is not None and ba.pkt[MIP6MH_BA].status < 128, "the DUT did not accept the registration")
     entry = dut.binding_for(mn.rcoa)
+    read_at = time.time()
     judge.check("HMIP-4140-3.1-P8-MUST-1", entry is not None and entry.get("lcoa") == mn.lcoa,
                 f"binding cache entry for {mn.rcoa}: {entry}")
+    granted = ba.pkt[MIP6MH_BA].mhtime * 4
+    shown = entry.get("lifetime")
+    judge.record("entry_lifetime_shown", shown)
+    if isinstance(shown, (int, float)):
+        slack = read_at - ba.time + 4
+        judge.check("MIP6-6275-10.3.1-P32-MUST-1", 0 <= granted - shown <= slack,
+                    f"the BA granted {granted} s; the binding cache entry shows {shown} s "
+                    f"({read_at - ba.time:.1f} s after the BA)", frame=ba, tshark={"mip6.ba.lifetime": granted // 4})
 
 
 @pytest.mark.tp(id="HMIP-MAP-SEQ-001", title="Out-of-window sequence number gets 135 with the last accepted number")
-@pytest.mark.requirements("MIP6-6275-9.5.1-P12-MUST-1", "MIP6-6275-6.1.8-P15-BIND-1", BA_REJECTED)
+@pytest.mark.requirements("MIP6-6275-9.5.1-P12-MUST-1", "MIP6-6275-6.1.8-P15-BIND-1", BA_REJECTED, NO_NEW_CODES)
 def test_sequence_out_of_window(dut, mn, judge, ba_timeout) -> None:
     """
     Purpose:        A BU whose sequence number is not greater than the last accepted one is rejected
@@ -85,8 +141,13 @@ def test_sequence_out_of_window(dut, mn, judge, ba_timeout) -> None:
     Procedure:      1. Register with seq 20.  2. Send BU seq 19.  3. Send BU seq 20 again.
     Judgement:      1. BA for seq 19 has status 135 and sequence number 20.
                     2. BA for the repeated seq 20 has status 135 and sequence number 20.
+                    3. Both statuses are codes RFC 6275 §6.1.8 defines (no HMIPv6-specific code).   base §6.2
+                    4. The BUs answered with 135 (>= 128: rejected) changed nothing: the binding cache entry, read
+                       through the DUT profile, still holds sequence number 20.              RFC 6275 §6.1.8
     Reference:      RFC 6275 §9.5.1 "...the receiving node MUST send back a Binding Acknowledgement with
-                    Status code 135, and the last accepted sequence number in the Sequence Number field".
+                    Status code 135, and the last accepted sequence number in the Sequence Number field"; base §6.2
+                    "No new error codes are introduced for HMIPv6."; RFC 6275 §6.1.8 "Values greater than or equal to
+                    128 indicate that the Binding Update was rejected by the receiving node."
     """
     first = mn.register(20, 40, ba_timeout)
     judge.require(first is not None and first.pkt[MIP6MH_BA].status < 128, "the DUT did not accept seq 20")
@@ -94,11 +155,23 @@ def test_sequence_out_of_window(dut, mn, judge, ba_timeout) -> None:
         judge.step(f"BU with sequence number {seq} after 20 was accepted")
         mark = mn.send_bu(seq, 40)
         ba = _any_ba(mn, mark, ba_timeout)
+        if ba is not None:
+            judge.check(NO_NEW_CODES, ba.pkt[MIP6MH_BA].status in RFC6275_STATUS,
+                        f"BU seq {seq}: status {ba.pkt[MIP6MH_BA].status} (RFC 6275 §6.1.8 defines 0, 1, 128-139)")
         judge.check("MIP6-6275-9.5.1-P12-MUST-1", ba is not None and ba.pkt[MIP6MH_BA].status == 135,
                     f"BU seq {seq}: " + ("no BA" if ba is None else f"BA status {ba.pkt[MIP6MH_BA].status}"),
                     frame=ba, tshark={"mip6.ba.status": ba.pkt[MIP6MH_BA].status} if ba is not None else None)
         judge.check("MIP6-6275-6.1.8-P15-BIND-1", ba.pkt[MIP6MH_BA].seq == 20,
                     f"status 135 carried sequence number {ba.pkt[MIP6MH_BA].seq}, the last accepted was 20")
+    try:
+        entry = dut.binding_for(mn.rcoa)
+    except Inconclusive as exc:  # a profile that cannot read the binding cache: judgement 4 is left out
+        judge.record("binding_after_rejections", f"not readable: {exc}")
+        return
+    judge.record("binding_after_rejections", entry)
+    judge.check(BA_REJECTED, entry is not None and entry.get("seq") == 20,
+                f"after the two BUs answered with 135 the binding cache entry is {entry} (expected it unchanged, "
+                "sequence number 20)")
 
 
 def _any_ba(mn, since: int, timeout: float):

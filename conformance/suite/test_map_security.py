@@ -25,6 +25,11 @@ PROTECTED = "HMIP-4140-12.1-P6-MUST-1"  # BUs MUST be protected with AH or ESP i
 NON_NULL = "HMIP-4140-12.1-P6-MUST-2"  # ESP: a non-null authentication algorithm MUST be used
 STRONG = "HMIP-4140-12-P1-MUST-1"  # mutual authentication, integrity protection, protection against replay
 SAME_MN = "HMIP-4140-12.1-P2-BIND-1"  # a BU for an RCoA must come from the MN that set up the SA for it
+#: RFC 6275 §5.1, for the MAP as the RCoA's home agent (base §6.2): BUs and BAs protected by an IPsec SA; the home
+#: address checked against the SA it was used with; manually configured SAs supported
+SA_PROTECTS = "MIP6-6275-5.1-P1-MUST-1"
+SA_HOME_ADDRESS = "MIP6-6275-5.1-P2-MUST-1"
+SA_MANUAL = "MIP6-6275-5.1-P3-MUST-1"
 
 
 def _other(mn: PlayedMobileNode, n: int) -> str:
@@ -54,7 +59,7 @@ def _not_answered(mn, judge, mark: int, rcoa: str, ba_timeout: float, control_se
 
 
 @pytest.mark.tp(id="HMIP-MAP-SEC-001", title="An unprotected BU is not accepted")
-@pytest.mark.requirements(PROTECTED)
+@pytest.mark.requirements(PROTECTED, SA_PROTECTS)
 def test_unprotected_bu_refused(dut, tester, mn, judge, ba_timeout) -> None:
     """
     Purpose:        A MAP does not accept a local BU that is not protected by AH or ESP.
@@ -62,20 +67,25 @@ def test_unprotected_bu_refused(dut, tester, mn, judge, ba_timeout) -> None:
     Procedure:      1. MN' sends BU(seq 11, 40 s, A M) LCoA -> MAP, HAO = RCoA, without AH or ESP.
                     2. Positive control in the same window: a protected BU for another RCoA.
     Judgement:      1. No BA for the RCoA within one BA timeout (a BA of any status would mean the unprotected BU
-                       was processed), while the protected BU is answered.                   base §12.1
+                       was processed), while the protected BU is answered.   base §12.1, RFC 6275 §5.1
     Reference:      base §12.1 "Binding updates between the MAP and the mobile node MUST be protected with either
-                    AH or ESP in transport mode."
+                    AH or ESP in transport mode."; RFC 6275 §5.1 "The mobile node and the home agent MUST use an IPsec
+                    security association to protect the integrity and authenticity of the Binding Updates and
+                    Acknowledgements." (the MAP is the RCoA's home agent, base §6.2)
     """
     judge.step("1. BU seq 11 without IPsec")
     mark = mn.send_bu(11, 40, sa=None)
     if tester.protection.name != "ipsec":  # no SAs: the positive control cannot be protected either
         ba = mn.wait_ba(11, mark, ba_timeout)
         judge.check(PROTECTED, ba is None, "the MAP answered an unprotected BU", frame=ba)
+        judge.check(SA_PROTECTS, ba is None, "a BU outside any IPsec SA was processed", frame=ba)
         return
     judge.step("2. positive control: a protected BU for another RCoA")
     ba = _not_answered(mn, judge, mark, mn.rcoa, ba_timeout, 12)
     judge.check(PROTECTED, ba is None, f"the MAP answered an unprotected BU (status {ba.pkt[MIP6MH_BA].status})"
                 if ba is not None else "", frame=ba)
+    judge.check(SA_PROTECTS, ba is None, "a BU outside any IPsec SA was processed" if ba is not None else
+                "the BU outside any IPsec SA was not processed", frame=ba)
 
 
 @pytest.mark.tp(id="HMIP-MAP-SEC-002", title="A BU whose ICV does not verify is not accepted")
@@ -151,7 +161,7 @@ def attacker(testbed, tester, mn):
 
 
 @pytest.mark.tp(id="HMIP-MAP-SEC-004", title="A BU for an RCoA bound under another SA is refused (RCoA hijack)")
-@pytest.mark.requirements(SAME_MN)
+@pytest.mark.requirements(SAME_MN, SA_HOME_ADDRESS)
 def test_rcoa_hijack_refused(testbed, dut, tester, mn, attacker, cn, judge, ba_timeout) -> None:
     """
     Purpose:        A MAP accepts a BU for an RCoA only from the mobile node that established the SA under which
@@ -162,11 +172,13 @@ def test_rcoa_hijack_refused(testbed, dut, tester, mn, attacker, cn, judge, ba_t
     Procedure:      1. MN' registers RCoA -> its LCoA (seq 1).
                     2. MN'' sends a BU (seq 100, valid protection under its own SA) binding the same RCoA to its
                        LCoA.  3. Positive control: MN' refreshes (seq 2).  4. The CN pings the RCoA.
-    Judgement:      1. No successful BA to MN'' for the RCoA.                                 base §12.1
+    Judgement:      1. No successful BA to MN'' for the RCoA.                   base §12.1, RFC 6275 §5.1
                     2. The CN's Echo Request reaches the victim's LCoA, tunnelled MAP -> LCoA, and nothing for
-                       the RCoA is tunnelled to the attacker's LCoA.                         base §12.1
+                       the RCoA is tunnelled to the attacker's LCoA.           base §12.1, RFC 6275 §5.1
     Reference:      base §12.1 "A MAP only needs to ensure that a BU for a particular RCoA was issued by the same
-                    mobile node that established the Security Association for that RCoA."
+                    mobile node that established the Security Association for that RCoA."; RFC 6275 §5.1 "This MUST
+                    be achieved by having the home agent check that the given home address has been used with the
+                    right security association." (the RCoA is the home address the MAP serves, base §6.2)
     """
     _require_sas(tester, judge)
     judge.require(attacker is not None, "the testbed gives the tester no second SA pair toward this MAP")
@@ -182,15 +194,20 @@ def test_rcoa_hijack_refused(testbed, dut, tester, mn, attacker, cn, judge, ba_t
                            and f.pkt[MIP6MH_BA].status < 128, ba_timeout, links=[mn.link], since=mark,
                            alive=lambda f: MIP6MH_BA in f.pkt and f.pkt[IPv6].dst == mn.lcoa and f.pkt[MIP6MH_BA].seq == 2)
     judge.check(SAME_MN, stolen is None, "the MAP accepted the attacker's BU for the victim's RCoA", frame=stolen)
+    judge.check(SA_HOME_ADDRESS, stolen is None, f"the RCoA {mn.rcoa}, registered under the victim's SA, was accepted "
+                f"under {thief_sa}" if stolen is not None else f"the RCoA {mn.rcoa} arriving under {thief_sa} (not the "
+                "SA it was registered with) was refused", frame=stolen)
     node, _ = cn
     judge.step(f"4. {node} pings the RCoA")
     mark = tester.mark()
     testbed.driver(node).run(f"ping -6 -c 1 -W 1 {mn.rcoa}")
     to_victim = tester.wait_for(lambda f: tunnelled_to(f, mn.lcoa, mn.rcoa), 3, mark, [mn.link])
     to_thief = tester.wait_for(lambda f: tunnelled_to(f, thief.lcoa, mn.rcoa), 0, mark, [mn.link])
-    judge.check(SAME_MN, to_victim is not None and to_thief is None,
-                "traffic for the RCoA went to the attacker" if to_thief is not None else
-                "no traffic for the RCoA reached the victim's LCoA", frame=to_thief or to_victim)
+    detail = ("traffic for the RCoA went to the attacker" if to_thief is not None else
+              "no traffic for the RCoA reached the victim's LCoA" if to_victim is None else
+              "traffic for the RCoA still goes to the victim's LCoA")
+    judge.check(SAME_MN, to_victim is not None and to_thief is None, detail, frame=to_thief or to_victim)
+    judge.check(SA_HOME_ADDRESS, to_victim is not None and to_thief is None, detail)
 
 
 @pytest.mark.tp(id="HMIP-MAP-SEC-005", title="ESP with null authentication is refused")
@@ -227,7 +244,7 @@ def test_null_authentication_refused(dut, tester, mn, judge, ba_timeout) -> None
 
 
 @pytest.mark.tp(id="HMIP-MAP-SEC-006", title="The BA is protected with the SA pair of the BU")
-@pytest.mark.requirements(PROTECTED, NON_NULL)
+@pytest.mark.requirements(PROTECTED, NON_NULL, SA_PROTECTS, SA_MANUAL)
 def test_ba_protected(dut, tester, mn, judge, ba_timeout) -> None:
     """
     Purpose:        The MAP's Binding Acknowledgement to a protected BU is itself protected, in transport mode,
@@ -235,11 +252,18 @@ def test_ba_protected(dut, tester, mn, judge, ba_timeout) -> None:
     Initialisation: DUT restarted.
     Procedure:      1. Protected BU(seq 41, 40 s).  2. Wait for the BA.
     Judgement:      1. The BA arrives inside ESP or AH (transport mode: the type 2 routing header before it).
+                                                                                 base §12.1, RFC 6275 §5.1
                     2. It verifies under the ``to_mn`` SA of the same pair, whose authentication is not null
                        (the tester checked its ICV; tshark confirms the SPI).                  base §12.1
+                    3. The BU, protected under the testbed's manually keyed SA pair (no key management protocol:
+                       the suite has no IKE), was accepted, and the BA verifies under that pair: manually
+                       configured SAs work.                                                   RFC 6275 §5.1
     Reference:      base §12.1 "Binding updates between the MAP and the mobile node MUST be protected with either
                     AH or ESP in transport mode. When ESP is used, a non-null authentication algorithm MUST be
-                    used."
+                    used."; RFC 6275 §5.1 "The mobile node and the home agent MUST use an IPsec security association
+                    to protect the integrity and authenticity of the Binding Updates and Acknowledgements."; "As with
+                    all IPsec security associations in this specification, manual configuration of security
+                    associations MUST be supported."
     """
     _require_sas(tester, judge)
     mark = mn.send_bu(41, 40)
@@ -249,6 +273,8 @@ def test_ba_protected(dut, tester, mn, judge, ba_timeout) -> None:
     got = getattr(ba.pkt, "ipsec", None)
     judge.record("ba_ipsec", None if got is None else f"{got.protocol} SPI {got.spi:#x} seq {got.seq} ({got.pair})")
     judge.check(PROTECTED, got is not None, "the BA came without AH or ESP", frame=ba)
+    judge.check(SA_PROTECTS, got is not None, "the BA came without AH or ESP" if got is None else
+                f"the BA is protected with {got.protocol} under SA pair {got.pair}", frame=ba)
     judge.check(PROTECTED, got is not None and sent is not None and got.pair == sent.pkt.ipsec.pair
                 and got.direction == "to_mn",
                 f"the BA is protected under {got.pair if got else None}/{got.direction if got else None}, the BU "
@@ -256,3 +282,7 @@ def test_ba_protected(dut, tester, mn, judge, ba_timeout) -> None:
                 tshark={f"{got.protocol}.spi": f"0x{got.spi:08x}"} if got else None)
     sa = tester.protection.sa(got.pair, got.direction).spec if got else None
     judge.check(NON_NULL, sa is not None and sa.auth not in ("null", ""), "no authentication on the BA's SA")
+    status = ba.pkt[MIP6MH_BA].status
+    judge.check(SA_MANUAL, status < 128 and got.pair == sent.pkt.ipsec.pair,
+                f"BU under the manually keyed pair {sent.pkt.ipsec.pair}: BA status {status}, protected under "
+                f"{got.pair}", frame=ba, tshark={"mip6.ba.status": status})

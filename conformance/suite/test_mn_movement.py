@@ -67,7 +67,7 @@ def test_intra_domain_move(bench, judge) -> None:
 
 @pytest.mark.tp(id="HMIP-MN-MOVE-002", title="Move to another MAP domain: new MAP, then HA, and the previous MAP")
 @pytest.mark.requirements("HMIP-4140-3.1-P7-MUST-1", "HMIP-4140-3.1-P10-MUST-1", "HMIP-4140-3.1-P10-MUST-NOT-1",
-                          "HMIP-4140-6.1-P3-MUST-NOT-1", "HMIP-4140-6.1-P6-SHOULD-1")
+                          "HMIP-4140-6.1-P3-MUST-NOT-1", "HMIP-4140-6.1-P6-SHOULD-1", "HMIP-4140-9.1-P2-BIND-1")
 def test_inter_domain_move(bench, judge) -> None:
     """
     Purpose:        After moving to an access router of another MAP domain (a new MAP option, a new prefix) the MN
@@ -81,7 +81,7 @@ def test_inter_domain_move(bench, judge) -> None:
     Judgement:      1. A local BU goes to MAP-B                                                  base §3.1 MUST
                     2. ... from an address on R2's prefix                                       base §3.1 MUST
                     3. ... that is not on MAP-A's prefix (RCoA-A is not presented as an LCoA, nor used as the
-                       care-of address, to MAP-B)                                 base §3.1 MUST NOT, §6.1 MUST NOT
+                       care-of address, to MAP-B: no hierarchy of MAPs)  base §3.1 MUST NOT, §6.1 MUST NOT, §9.1
                     4. A BU to the HA then registers an RCoA on MAP-B's prefix                  base §3.1 MUST
                     5. A local BU to MAP-A re-points RCoA-A to the new LCoA                     base §6.1 SHOULD
                     (Correspondents: the MN holds no route-optimised binding here, so none is expected.)
@@ -89,7 +89,8 @@ def test_inter_domain_move(bench, judge) -> None:
                     on the change by sending Binding Updates to its HA and correspondent nodes."; "the mobile
                     node MUST NOT present an RCoA from a MAP's subnet as an LCoA in a binding update sent to
                     another MAP."; §6.1 "a mobile node SHOULD send a local BU to its previous MAP specifying its
-                    new LCoA."
+                    new LCoA."; §9.1 (registering one MAP's RCoA with another) "it is therefore prohibited by this
+                    specification."
     """
     judge.require(bench.home_agent is not None, "the MN has no home agent")
     judge.step("1. register with MAP-A and the HA through R1")
@@ -107,6 +108,9 @@ def test_inter_domain_move(bench, judge) -> None:
                 f"the BU to MAP-B presents {bu.ip.src}, on MAP-A's prefix, as its LCoA")
     judge.check("HMIP-4140-6.1-P3-MUST-NOT-1", not in_prefix(bu.coa, old),
                 f"the BU to MAP-B uses {bu.coa}, on MAP-A's prefix, as its care-of address")
+    judge.check("HMIP-4140-9.1-P2-BIND-1", not in_prefix(bu.coa, old),
+                f"the BU to MAP-B binds {bu.coa}, MAP-A's RCoA, as its care-of address: a hierarchy of MAPs"
+                if in_prefix(bu.coa, old) else f"the BU to MAP-B binds {bu.coa}, not an address of MAP-A's prefix")
     judge.step("3. acknowledge it as MAP-B; wait for the home registration")
     mark = bench.send(bench.ba(bu, router=bench.router2))
     hbu = bench.wait_home_bu(mark)

@@ -26,6 +26,8 @@ pytestmark = pytest.mark.role("mn")
 EAGER = "HMIP-4140-9-P4-BIND-1"
 LAZY = "HMIP-4140-9-P4-BIND-2"
 OWN_RCOA = "HMIP-4140-6.1-P3-MUST-NOT-1"
+NO_HIERARCHY = "HMIP-4140-9.1-P2-BIND-1"  # one MAP's RCoA registered with another MAP: prohibited
+EACH_RCOA = "HMIP-4140-6.1-P3-MUST-1"  # rfc4140: with more than one RCoA, the binding update procedure for each
 GRANT = 8  # s: the longest lifetime MAP-A grants, so that the MN's refresh of its old binding falls in the test
 
 
@@ -37,8 +39,8 @@ def bench(testbed, tester, _dut_session, edition):
 
 @pytest.mark.tp(id="HMIP-MN-OVL-001",
                 title="Overlapping MAP domains: a new, better MAP registered at once (eager), the old binding kept (lazy)")
-@pytest.mark.requirements(EAGER, LAZY, OWN_RCOA)
-def test_eager_and_lazy(bench, judge) -> None:
+@pytest.mark.requirements(EAGER, LAZY, OWN_RCOA, NO_HIERARCHY, EACH_RCOA)
+def test_eager_and_lazy(bench, judge, edition) -> None:
     """
     Purpose:        Registered with a MAP, the MN whose access router starts advertising another MAP -- one that
                     every selection rule ranks first -- registers with the new MAP at once (eager), with an RCoA of
@@ -56,10 +58,14 @@ def test_eager_and_lazy(bench, judge) -> None:
                        began -- has run out, plus one second: the whole remaining life of the old binding.
     Judgement:      1. A local BU with a non-zero lifetime reaches MAP-B.                           base §9 (binding)
                     2. Its care-of address is not on MAP-A's prefix (the LCoA, not MAP-A's RCoA, is bound).
-                                                                                             base §6.1 ¶3 MUST NOT
+                                                                               base §6.1 ¶3 MUST NOT, §9.1 ¶2
                     3. From step 2 to the end of step 3 no BU with lifetime 0 (a de-registration) reaches MAP-A for a
                        binding it holds, while MAP-A is advertised with a non-zero valid lifetime and the capture
                        shows the MN alive.                                                   base §9 (binding)
+                    4. (rfc4140) Every RCoA the MN registers with its HA from step 1 to the end -- MAP-A's, and
+                       MAP-B's if the MN makes it primary -- was registered with the MAP whose prefix it is, by a local
+                       BU that MAP acknowledged before: the binding update procedure is performed for each RCoA.
+                                                                                             base §6.1 ¶3 MUST
                     Recorded: whether the HA was then given MAP-B's RCoA (MAP-B primary) or not (MAP-B an
                     additional MAP), whether the old binding was refreshed in step 3 (kept alive) or left to run
                     out -- both conform.  Measured: eager_reaction (the RA to the BU to MAP-B), refresh_interval of
@@ -70,7 +76,10 @@ def test_eager_and_lazy(bench, judge) -> None:
                     until it no longer receives the MAP option (or receives it with a lifetime of zero) or the
                     lifetime of its existing binding expires (Lazy)."; base §6.1 ¶3 "the mobile node MUST NOT use
                     one RCoA (e.g. RCoA1) derived from a MAP's prefix (e.g. MAP1) as a care-of address in its
-                    binding update to another MAP (e.g. MAP2)."
+                    binding update to another MAP (e.g. MAP2)."; "This specification allows a mobile node to use
+                    more than one RCoA if it received more than one MAP option. In this case, the mobile node MUST
+                    perform the binding update procedure for each RCoA."; §9.1 ¶2 (registering one MAP's RCoA with
+                    another MAP) "it is therefore prohibited by this specification."
                     How the clauses meet.  "New" is what §9.1 determines, and §9.1 only proposes its algorithm as a
                     default: MAP-B is therefore made the MAP every rule designates -- the furthest (§9.1 steps 1-5,
                     RFC 5380 §5 with Pref as tie-breaker only) and the most preferred (§7.2 "SHOULD register with
@@ -115,10 +124,11 @@ def test_eager_and_lazy(bench, judge) -> None:
                 if bu_b is not None else
                 f"no local BU to MAP-B, the new MAP every rule ranks first, within {react:.1f} s of its "
                 "advertisement", frame=bu_b.frame if bu_b is not None else None)
-    judge.check(OWN_RCOA, not in_prefix(bu_b.coa, prefix64(MAP_A)),
-                f"the BU to MAP-B binds {bu_b.coa}, on MAP-A's prefix, as its care-of address"
-                if in_prefix(bu_b.coa, prefix64(MAP_A)) else
-                f"the BU to MAP-B binds {bu_b.coa} (RCoA {bu_b.hao})", frame=bu_b.frame)
+    nested = in_prefix(bu_b.coa, prefix64(MAP_A))
+    detail = (f"the BU to MAP-B binds {bu_b.coa}, on MAP-A's prefix, as its care-of address" if nested else
+              f"the BU to MAP-B binds {bu_b.coa} (RCoA {bu_b.hao})")
+    judge.check(OWN_RCOA, not nested, detail, frame=bu_b.frame)
+    judge.check(NO_HIERARCHY, not nested, detail + (": a hierarchy of MAPs" if nested else ""))
 
     judge.step("3. keep answering until MAP-A's binding has run out; poke the MN")
     hold_end = (maps.ends(MAP_A) or time.time()) + 1.0
@@ -138,6 +148,8 @@ def test_eager_and_lazy(bench, judge) -> None:
     if not released:
         judge.require(any(bench.from_mn(f) and f.time >= poked_at for f in bench.tester.frames(overlap)),
                       "no frame from the MN while the old binding lasted: nothing proves the capture alive")
+    if edition == "rfc4140":
+        _judge_each_rcoa_registered(maps, judge)
     x = released[0] if released else None
     judge.check(LAZY, not released,
                 f"the MN de-registered its binding with MAP-A (RCoA {x.bu.hao}, lifetime 0) "
@@ -145,3 +157,19 @@ def test_eager_and_lazy(bench, judge) -> None:
                 "binding lasted" if x is not None else
                 f"no de-registration of the binding with MAP-A while it was advertised and lasted "
                 f"({hold_end - overlap_at:.1f} s)", frame=x.bu.frame if x is not None else None)
+
+
+def _judge_each_rcoa_registered(maps: PlayedMaps, judge) -> None:
+    """Base §6.1 ¶3 (rfc4140): every RCoA the MN registered with its HA was first registered -- a local BU, answered
+    with a binding -- with the MAP whose prefix holds it."""
+    homes = [h for h in maps.home() if any(in_prefix(h.bu.coa, prefix64(m)) for m in (MAP_A, MAP_B))]  # RCoAs
+    unregistered = []
+    for h in homes:
+        owner = next(m for m in (MAP_A, MAP_B) if in_prefix(h.bu.coa, prefix64(m)))
+        if not any(same(a.bu.hao, h.bu.coa) and a.bu.time < h.bu.time for a in maps.bound(owner)):
+            unregistered.append(h)
+    rcoas = sorted({str(h.bu.coa) for h in homes})
+    judge.check(EACH_RCOA, not unregistered,
+                f"the HA was given {unregistered[0].bu.coa} without a binding for it at its MAP" if unregistered else
+                f"each RCoA registered with the HA ({', '.join(rcoas)}) was first bound at its MAP",
+                frame=unregistered[0].bu.frame if unregistered else None)

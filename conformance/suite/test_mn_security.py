@@ -27,6 +27,10 @@ def bench(testbed, tester, _dut_session, edition):
 PROTECTED = "HMIP-4140-12.1-P6-MUST-1"
 NON_NULL = "HMIP-4140-12.1-P6-MUST-2"
 STRONG = "HMIP-4140-12-P1-MUST-1"
+#: RFC 6275 §5.1 (the MAP is the home agent of the RCoA, base §6.2): BUs and BAs under an IPsec SA; manually keyed SAs
+SA_PROTECTS = "MIP6-6275-5.1-P1-MUST-1"
+SA_MANUAL = "MIP6-6275-5.1-P3-MUST-1"
+BA_TESTS = "MIP6-6275-11.7.3-P5-MUST-1"  # a BA failing the §11.7.3 tests (authentication among them) is ignored
 
 
 def _require_sas(bench, judge) -> None:
@@ -35,7 +39,7 @@ def _require_sas(bench, judge) -> None:
 
 
 @pytest.mark.tp(id="HMIP-MN-SEC-001", title="The local BU is protected with AH or ESP, with authentication")
-@pytest.mark.requirements(PROTECTED, NON_NULL, STRONG)
+@pytest.mark.requirements(PROTECTED, NON_NULL, STRONG, SA_PROTECTS, SA_MANUAL)
 def test_local_bu_protected(bench, judge) -> None:
     """
     Purpose:        The MN protects its local BU to the MAP with AH or ESP in transport mode, with a non-null
@@ -43,12 +47,17 @@ def test_local_bu_protected(bench, judge) -> None:
     Initialisation: MN restarted on acc0.
     Procedure:      1. R1 advertises MAP-A.  2. Leave the first local BU unanswered; capture its retransmission.
     Judgement:      1. Every frame the MN sends to MAP-A carries ESP or AH (transport mode: the Home Address option
-                       before it) and verifies under the SA pair of the testbed.          base §12.1
-                    2. ESP: the SA's authentication is not null, and the ICV verified.     base §12.1
-                    3. The retransmission's sequence number is greater (anti-replay, RFC 4303 §3.3.3).  base §12
+                       before it) and verifies under the SA pair of the testbed.   base §12.1, RFC 6275 §5.1
+                    2. That pair is one of the testbed's manually keyed pairs (the suite has no IKE): the MN works with
+                       manually configured SAs.                                             RFC 6275 §5.1
+                    3. ESP: the SA's authentication is not null, and the ICV verified.     base §12.1
+                    4. The retransmission's sequence number is greater (anti-replay, RFC 4303 §3.3.3).  base §12
     Reference:      base §12.1 "Binding updates between the MAP and the mobile node MUST be protected with either
                     AH or ESP in transport mode. When ESP is used, a non-null authentication algorithm MUST be
-                    used."
+                    used."; RFC 6275 §5.1 "The mobile node and the home agent MUST use an IPsec security association
+                    to protect the integrity and authenticity of the Binding Updates and Acknowledgements."; "As with
+                    all IPsec security associations in this specification, manual configuration of security
+                    associations MUST be supported."
     """
     since = bench.advertise(maps=[MapAd(MAP_A)])
     judge.step("1-2. wait for the first local BU and its retransmission")
@@ -59,6 +68,11 @@ def test_local_bu_protected(bench, judge) -> None:
     judge.check(PROTECTED, error is None, f"the MN's packet to MAP-A does not verify: {error}", frame=first)
     got = getattr(first.pkt, "ipsec", None)
     judge.check(PROTECTED, got is not None, "the local BU was sent without AH or ESP", frame=first)
+    judge.check(SA_PROTECTS, error is None and got is not None, f"the local BU is protected with {got.protocol} "
+                f"under SA pair {got.pair}", frame=first)
+    manual = {p.name for p in bench.spec.security.pairs}
+    judge.check(SA_MANUAL, got.pair in manual, f"the local BU verifies under {got.pair}, "
+                + ("one of the testbed's manually keyed pairs" if got.pair in manual else "not a testbed pair"))
     sa = bench.tester.protection.sa(got.pair, got.direction).spec
     judge.record("bu_ipsec", f"{got.protocol} SPI {got.spi:#x} seq {got.seq} ({got.pair}, {sa.auth})")
     judge.check(NON_NULL, sa.auth not in ("null", ""), f"{got.protocol} without authentication", frame=first,
@@ -71,7 +85,7 @@ def test_local_bu_protected(bench, judge) -> None:
                 frame=second.frame)
 
 
-def _ignored(bench, judge, build, sa, requirement: str, what: str) -> None:
+def _ignored(bench, judge, build, sa, requirement: str | tuple[str, ...], what: str) -> None:
     second = mn_support.retransmitted_local_bu(bench, judge)
     judge.step(f"3. answer the retransmission (seq {second.seq}) with {what}")
     mark = bench.send(build(second), sa=sa)
@@ -79,7 +93,7 @@ def _ignored(bench, judge, build, sa, requirement: str, what: str) -> None:
 
 
 @pytest.mark.tp(id="HMIP-MN-SEC-002", title="An unprotected BA from the MAP is ignored")
-@pytest.mark.requirements(PROTECTED)
+@pytest.mark.requirements(PROTECTED, SA_PROTECTS, BA_TESTS)
 def test_unprotected_ba_ignored(bench, judge) -> None:
     """
     Purpose:        A BA that is not protected by AH or ESP does not complete the local registration.
@@ -87,16 +101,21 @@ def test_unprotected_ba_ignored(bench, judge) -> None:
     Procedure:      1. R1 advertises MAP-A.  2. Let the first local BU go unanswered; wait for its retransmission.
                     3. Answer it with a well-formed BA (status 0, type 2 routing header with the RCoA) without
                        IPsec.  4. Watch one window.  5. Positive control: a protected BA.
-    Judgement:      1. No home registration follows.  2. The MN keeps retransmitting its local BU.   base §12.1
+    Judgement:      1. No home registration follows.  2. The MN keeps retransmitting its local BU.
+                                                                 base §12.1, RFC 6275 §5.1, §11.7.3
     Reference:      base §12.1 "Binding updates between the MAP and the mobile node MUST be protected with either
-                    AH or ESP in transport mode."
+                    AH or ESP in transport mode."; RFC 6275 §5.1 "The mobile node and the home agent MUST use an IPsec
+                    security association to protect the integrity and authenticity of the Binding Updates and
+                    Acknowledgements."; §11.7.3 (the first test: "The packet meets the authentication requirements for
+                    Binding Acknowledgements defined in Sections 6.1.8 and 5.") "Any Binding Acknowledgement not
+                    satisfying all of these tests MUST be silently ignored."
     """
     _require_sas(bench, judge)
-    _ignored(bench, judge, bench.ba, None, PROTECTED, "a BA without IPsec")
+    _ignored(bench, judge, bench.ba, None, (PROTECTED, SA_PROTECTS, BA_TESTS), "a BA without IPsec")
 
 
 @pytest.mark.tp(id="HMIP-MN-SEC-003", title="A BA whose ICV does not verify is ignored")
-@pytest.mark.requirements(STRONG)
+@pytest.mark.requirements(STRONG, BA_TESTS)
 def test_forged_ba_ignored(bench, judge) -> None:
     """
     Purpose:        A BA protected under the MN's SPI but with a wrong key (the ICV does not verify) does not
@@ -104,9 +123,10 @@ def test_forged_ba_ignored(bench, judge) -> None:
     Initialisation: MN restarted on acc0.
     Procedure:      as HMIP-MN-SEC-002, the BA in ESP/AH with the SA's SPI, a sequence number beyond any used, and an
                     authentication key of all 0x5a octets.
-    Judgement:      as HMIP-MN-SEC-002.                                                         base §12
+    Judgement:      as HMIP-MN-SEC-002.                                             base §12, RFC 6275 §11.7.3
     Reference:      base §12 "it MUST involve mutual authentication, integrity protection and protection against
-                    replay attacks."
+                    replay attacks."; RFC 6275 §11.7.3 "Any Binding Acknowledgement not satisfying all of these tests
+                    MUST be silently ignored." (the authentication requirements of §5 and §6.1.8 are the first test)
     """
     _require_sas(bench, judge)
     spec = bench.tester.protection.sa(bench.map_sa, "to_mn").spec
@@ -121,7 +141,7 @@ def test_forged_ba_ignored(bench, judge) -> None:
             auth=spec.auth, auth_key=b"\x5a" * key_len)
         return bytes(frame)[: len(bytes(frame)) - len(ip)] + body
 
-    _ignored(bench, judge, forged, None, STRONG, "a BA whose ICV was made with the wrong key")
+    _ignored(bench, judge, forged, None, (STRONG, BA_TESTS), "a BA whose ICV was made with the wrong key")
 
 
 @pytest.mark.tp(id="HMIP-MN-SEC-004", title="A spoofed BA without IPsec and without a type 2 routing header is ignored")

@@ -83,27 +83,49 @@ def test_default_map_selection(bench, judge) -> None:
 
 
 @pytest.mark.tp(id="HMIP-MN-SEL-002", title="MAPs at equal distance: the higher preference wins")
-@pytest.mark.requirements("HMIP-4140-7.2-P2-SHOULD-1", "HMIP-5380-5-P10-SHOULD-1")
+@pytest.mark.requirements("HMIP-4140-7.2-P2-SHOULD-1", "HMIP-5380-5-P10-SHOULD-1", "HMIP-4140-5-P5-BIND-1")
 def test_equal_distance_preference(bench, judge, edition) -> None:
     """
     Purpose:        Offered two MAPs at the same distance, the MN registers with the one with the higher
-                    preference.
-    Topology:       MN -- acc0 -- tester (R1, MAP-A Dist 2 Pref 10, MAP-B Dist 2 Pref 15, HA).
+                    preference -- whichever of the two it is: 15 is the highest preference, not the lowest.
+    Topology:       MN -- acc0 -- tester (R1, MAP-A and MAP-B at Dist 2, HA).
     Initialisation: MN restarted on acc0.
-    Procedure:      as HMIP-MN-SEL-001, with MAP-A listed first in the RA.
-    Judgement:      1. The primary MAP is MAP-B.
+    Procedure:      1. R1 advertises MAP-A (Dist 2, Pref 10) then MAP-B (Dist 2, Pref 15) in one RA; acknowledge
+                       every local BU; the home registration's care-of address shows the primary MAP.
+                    2. Restart the MN; R1 advertises MAP-A (Dist 2, Pref 15) then MAP-B (Dist 2, Pref 10) -- the same
+                       order, the preferences swapped; as step 1.
+    Judgement:      1. Step 1: the primary MAP is MAP-B.  2. Step 2: the primary MAP is MAP-A.      base §7.2 SHOULD
+                       (rfc5380 also RFC 5380 §5 SHOULD.)
+                    3. The MN does not take the Pref-10 MAP both times: one that does ranks 10 above 15, reading the
+                       Pref scale backwards.  (One that takes the same MAP both times -- the first listed, the
+                       lowest address -- ignores Pref: judged by 1 and 2 only.)                  base §5 (binding)
+                    (Recorded: the MAP chosen in each step.)
     Reference:      base §7.2 "A mobile node SHOULD register with the MAP having the highest preference value.";
-                    RFC 5380 §5 (Pref) "When comparing two potential MAPs, the mobile node SHOULD inspect this
-                    field as a tie-breaker for MAPs that have equal Dist values."
+                    base §5 Pref "A decimal value of 15 indicates the highest availability." (RFC 5380 §5 "A
+                    decimal value of 15 indicates the highest preference."); RFC 5380 §5 (Pref) "When comparing two potential MAPs, the mobile node
+                    SHOULD inspect this field as a tie-breaker for MAPs that have equal Dist values."
     """
-    ads = [MapAd(MAP_A, dist=2, pref=10), MapAd(MAP_B, dist=2, pref=15)]
-    judge.step("1. R1 advertises MAP-A (Dist 2, Pref 10) and MAP-B (Dist 2, Pref 15)")
-    chosen, _ = _chosen(bench, ads, bench.advertise(maps=ads), judge)
-    judge.record("chosen", chosen)
-    detail = f"registered with {chosen} (Pref 10) rather than {MAP_B} (Pref 15) at equal Dist"
-    judge.check("HMIP-4140-7.2-P2-SHOULD-1", same(chosen, MAP_B), detail)
-    if edition == "rfc5380":
-        judge.check("HMIP-5380-5-P10-SHOULD-1", same(chosen, MAP_B), detail)
+    trials = (([MapAd(MAP_A, dist=2, pref=10), MapAd(MAP_B, dist=2, pref=15)], MAP_B, MAP_A),
+              ([MapAd(MAP_A, dist=2, pref=15), MapAd(MAP_B, dist=2, pref=10)], MAP_A, MAP_B))
+    lower_chosen = []
+    for n, (ads, best, other) in enumerate(trials, start=1):
+        if n > 1:
+            judge.step(f"{n}. restart the MN")
+            bench.start()
+        judge.step(f"{n}. R1 advertises " + " and ".join(f"{'MAP-A' if a.address == MAP_A else 'MAP-B'} (Dist {a.dist}, "
+                                                         f"Pref {a.pref})" for a in ads))
+        chosen, _ = _chosen(bench, ads, bench.advertise(maps=ads), judge)
+        judge.record(f"chosen_{n}", chosen)
+        detail = f"registered with {chosen} (Pref 10) rather than {best} (Pref 15) at equal Dist" \
+            if not same(chosen, best) else f"registered with {best} (Pref 15) rather than {other} (Pref 10)"
+        judge.check("HMIP-4140-7.2-P2-SHOULD-1", same(chosen, best), detail)
+        if edition == "rfc5380":
+            judge.check("HMIP-5380-5-P10-SHOULD-1", same(chosen, best), detail)
+        lower_chosen.append(not same(chosen, best))
+    judge.check("HMIP-4140-5-P5-BIND-1", not all(lower_chosen),
+                "the MN took the Pref-10 MAP over the Pref-15 one both times, whichever MAP carried it: it ranks "
+                "10 above 15" if all(lower_chosen) else
+                "the MN did not rank Pref 10 above Pref 15 in both orders")
 
 
 @pytest.mark.tp(id="HMIP-MN-SEL-003", title="A MAP with preference 0 is not used for a new binding")

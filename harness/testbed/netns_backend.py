@@ -59,6 +59,14 @@ def _run(argv: list[str], input: str | None = None, what: str = "") -> str:
     return proc.stdout
 
 
+def _close_quietly(pipe) -> None:
+    try:
+        if pipe is not None:
+            pipe.close()
+    except OSError:
+        pass
+
+
 def _note_exit_time(proc: subprocess.Popen) -> None:
     """Set ``proc.hmipv6ct_ended`` (time.time()) when ``proc`` ends, without reaping it: a thread waits on a pidfd
     (nothing is noted where pidfds are not available)."""
@@ -334,15 +342,18 @@ class NetnsTestbed(TestbedBackend):
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         Path(config["control_socket"]).unlink(missing_ok=True)
         spare = self._spares.pop(node.name, None)
-        if spare is not None and spare.poll() is None:
+        if spare is not None:
             try:
-                spare.stdin.write(b"go\n")  # type: ignore[union-attr]
-                spare.stdin.close()  # type: ignore[union-attr]
-                self._daemons[node.name] = spare
-                _note_exit_time(spare)
-                return
+                if spare.poll() is None:
+                    spare.stdin.write(b"go\n")  # type: ignore[union-attr]
+                    spare.stdin.close()  # type: ignore[union-attr]
+                    self._daemons[node.name] = spare
+                    _note_exit_time(spare)
+                    return
             except OSError:
                 pass  # it died meanwhile: start one the ordinary way
+            finally:
+                _close_quietly(spare.stdin)
         if node.command:
             argv = ["sh", "-c", node.command.format(config=path, python=sys.executable)]
         else:
@@ -500,6 +511,9 @@ class NetnsTestbed(TestbedBackend):
     # -- teardown --------------------------------------------------------------------
     def down(self) -> None:
         self.close_drivers()
+        for spare in self._spares.values():  # end of input: a daemon in standby exits without running
+            _close_quietly(spare.stdin)
+        self._spares.clear()
         if self.state is None:
             return
         removed = runstate.destroy(self.state.prefix, self.state.namespaces, self.state.processes, self.state.workdir)

@@ -134,6 +134,14 @@ def _unvalidated_ra(packet):
     return dataclasses.replace(packet, hop_limit=255, src=b"\xfe\x80" + bytes(6) + packet.src[8:])
 
 
+def _relayed_lifetime_extended(self, original, iface):
+    """Options learnt from other routers are re-sent with a valid lifetime of one day, whatever they arrived with."""
+    own = set(self.table.manual) | ({self.table.local.address} if self.table.local is not None else set())
+    learnt = {key[0] for key in self.table.learned} - own
+    return tuple(dataclasses.replace(o, valid_lifetime=86400) if o.address in learnt and o.valid_lifetime else o
+                 for o in original(self, iface))
+
+
 def _relays_invalid_ra(self, original, now, iface, packet, ra):
     """MAP options are learnt from any RA, whatever its source address and hop limit."""
     return original(self, now, iface, _unvalidated_ra(packet), ra)
@@ -265,6 +273,19 @@ def _installs_null_auth(config, edition):
     return MapCore(config, edition)
 
 
+def _no_mh_checksum_check(config, edition):
+    """Mobility Header (and ICMPv6) checksums are not verified on receipt (RFC 6275 §9.2 not applied)."""
+    from reference_impl.wire import ipv6
+
+    ipv6.verify_upper_layer_checksum = lambda *args: True  # this process runs only the variant
+    return MapCore(config, edition)
+
+
+def _rejecting(when: Callable, status: int = 128) -> Callable:
+    """A MAP whose acceptance policy refuses (with ``status``) every BU for which ``when(bu)`` holds."""
+    return _map(policy=lambda self, original, req: status if when(req.message) else original(self, req))
+
+
 VARIANTS: dict[str, tuple[str, str, str, str, Callable]] = {
     # name: (role, test function, expected verdict, requirement named, core factory)
     "map-takes-unprotected-bu": ("map", "test_unprotected_bu_refused", "FAIL", "HMIP-4140-12.1-P6-MUST-1",
@@ -350,12 +371,25 @@ VARIANTS: dict[str, tuple[str, str, str, str, Callable]] = {
                             _ar(advertised_map_options=_relayed_last_heard)),
     "map-relay-without-own-option": ("map", "test_own_option_with_relayed", "FAIL", "HMIP-4140-7.1.1-P2-MUST-2",
                                      _relays_without_own_option),
+    "ar-relay-extends-lifetime": ("ar", "test_relayed_option_dist_incremented", "FAIL", "HMIP-4140-5-P7-BIND-1",
+                                  _ar(advertised_map_options=_relayed_lifetime_extended)),
+    "map-no-mh-checksum-check": ("map", "test_bad_checksum_bu_discarded", "FAIL", "MIP6-6275-9.2-P2-MUST-1",
+                                 _no_mh_checksum_check),
+    "map-rejects-reserved-bu-bits": ("map", "test_reserved_bits_and_unknown_options_ignored", "FAIL",
+                                     "MIP6-6275-6.1.7-P14-MUST-2", _rejecting(lambda bu: bu.reserved_flags & 0x0003)),
+    "map-rejects-unknown-option": ("map", "test_reserved_bits_and_unknown_options_ignored", "FAIL",
+                                   "MIP6-6275-6.1.7-P20-MUST-1",
+                                   _rejecting(lambda bu: any(type(o).__name__ == "MobilityOptionUnknown"
+                                                             for o in bu.options))),
+    "map-requires-h-flag": ("map", "test_local_bu_acknowledged", "FAIL", "HMIP-4140-4.1-P4-BIND-1",
+                            _rejecting(lambda bu: not bu.h, status=131)),
 }
 
 #: variant -> {"pics": claims added to the testbed's, "daemon_options": merged into the DUT daemon's section}
 TESTBED: dict[str, dict[str, dict]] = {
     "previous-map-not-repointed": {"pics": {"previous_map_forwarding": True}},
     "ar-relay-without-increment": {"pics": {"dynamic_map_discovery": True}, "daemon_options": {"discovery": "dynamic"}},
+    "ar-relay-extends-lifetime": {"pics": {"dynamic_map_discovery": True}, "daemon_options": {"discovery": "dynamic"}},
 }
 from variants_mn import MN_VARIANTS  # noqa: E402
 VARIANTS.update(MN_VARIANTS)

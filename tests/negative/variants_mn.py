@@ -18,7 +18,7 @@ from reference_impl.mn import core as mn_core_module
 from reference_impl.mn.core import MnCore
 from seams import Careless, PatchFirst, lenient_icv, with_seam
 from reference_impl.wire.ipv6 import Packet
-from reference_impl.wire.mobility import BU_A, BU_H, AlternateCareOfAddress, BindingUpdate
+from reference_impl.wire.mobility import BU_A, BU_H, BU_M, AlternateCareOfAddress, BindingUpdate
 
 
 def _override(name: str, fn: Callable) -> Callable:
@@ -99,6 +99,32 @@ def _ba_rh2_not_checked(replace_when: Callable) -> Callable:
             packet = dataclasses.replace(packet, rh2_address=entry.home)
         return original(self, now, packet, ba, via, *rest)
     return _on_ba
+
+
+def _135_own_numbering(self, original, now, packet, ba, via, *rest):
+    """A BA with status 135 is taken as a rejection, but its sequence number is not: the MN goes on numbering from
+    its own last BU."""
+    entry = self.bul.get(("map", packet.src))
+    if ba.status == 135 and entry is not None:
+        ba = dataclasses.replace(ba, seq=entry.seq)
+    return original(self, now, packet, ba, via, *rest)
+
+
+def _mn_no_mh_checksum_check(config, edition):
+    """Mobility Header (and ICMPv6) checksums are not verified on receipt (RFC 6275 §9.2 not applied)."""
+    from reference_impl.wire import ipv6
+
+    ipv6.verify_upper_layer_checksum = lambda *args: True  # this process runs only the variant
+    return MnCore(config, edition)
+
+
+def _home_bu_with_m(self, entry, packet):
+    """The home registration carries the M flag as if it were a MAP registration."""
+    inner = packet.payload if isinstance(packet.payload, type(packet)) else None
+    target = inner if inner is not None else packet
+    bu = target.payload
+    patched = dataclasses.replace(target, payload=dataclasses.replace(bu, flags=bu.flags | BU_M))
+    return dataclasses.replace(packet, payload=patched) if inner is not None else patched
 
 
 # -- IPsec (base §12.1) ----------------------------------------------------------------------------------
@@ -334,14 +360,22 @@ MN_VARIANTS: dict[str, tuple[str, str, str, str, Callable]] = {
                                  _mn(_current_coa=_home_before_map_ba_coa,
                                      _coa_remaining=_home_before_map_ba_remaining,
                                      _new_map_entry=_home_before_map_ba_entry)),
+    "mn-ignores-135-seq": ("mn", "test_ba_status_handling", "FAIL", "MIP6-6275-11.7.1-P17-MUST-1",
+                           _mn(_on_ba=_135_own_numbering)),
+    "mn-no-mh-checksum-check": ("mn", "test_ba_bad_checksum_ignored", "FAIL", "MIP6-6275-9.2-P2-MUST-1",
+                                _mn_no_mh_checksum_check),
+    "mn-home-bu-with-m": ("mn", "test_home_registration_after_map_ba", "FAIL", "HMIP-4140-4.1-P4-BIND-1",
+                          _mn(_bu_packet=_home_bu_patched(_home_bu_with_m))),
     "mn-home-bu-without-h": ("mn", "test_home_registration_after_map_ba", "FAIL", "MIP6-6275-11.7.1-P4-MUST-1",
                              _mn(_bu_packet=_home_bu_patched(_home_bu_without_h))),
     "mn-home-lifetime-above-map": ("mn", "test_home_lifetime_bounded_by_map", "FAIL", "HMIP-4140-6.1-P5-MUST-NOT-1",
                                    _mn(_lifetime=_home_lifetime_ignores_map)),
     "mn-nearest-map": ("mn", "test_default_map_selection", "WARN", "HMIP-4140-7.2-P2-SHOULD-1",
                        _patched_selection(_select(lambda o: (o.dist, -o.pref, o.address)))),
-    "mn-lower-pref-at-equal-dist": ("mn", "test_equal_distance_preference", "WARN", "HMIP-4140-7.2-P2-SHOULD-1",
+    "mn-lower-pref-at-equal-dist": ("mn", "test_equal_distance_preference", "FAIL", "HMIP-4140-5-P5-BIND-1",
                                     _patched_selection(_select(lambda o: (-o.dist, o.pref, o.address)))),
+    "mn-ignores-pref-at-equal-dist": ("mn", "test_equal_distance_preference", "WARN", "HMIP-4140-7.2-P2-SHOULD-1",
+                                      _patched_selection(_select(lambda o: (-o.dist, o.address)))),
     "mn-pref-zero-chosen": ("mn", "test_preference_zero_not_chosen", "WARN", "HMIP-4140-7.2-P2-SHOULD-NOT-1",
                             _patched_selection(_select(lambda o: (-o.dist, -o.pref, o.address), keep_pref_zero=True))),
     "mn-new-rcoa-at-pref-zero-map": ("mn", "test_preference_zero_on_map_in_use", "WARN",
