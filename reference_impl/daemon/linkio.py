@@ -4,12 +4,22 @@ A frame a packet socket reads may carry a transport checksum the sender's kernel
 (``TP_STATUS_CSUMNOTREADY``: checksum offload, as on veth pairs, where no NIC ever computes it).  Such a frame is
 completed on receipt (:func:`complete_checksum`), as a wire would have delivered it: a tunnelling MAP or home agent
 re-sends it whole, and the far end would otherwise drop it as corrupt.
+
+Forwarding cost: frames are read ``recvmmsg`` batches at a time (:class:`BatchReceiver`: one system call for up
+to :data:`RECV_BATCH` frames, where ``recvmsg`` costs two per frame -- Python resolves the interface name of every
+AF_PACKET source address with an ioctl); a packet socket ignores the host's own transmissions
+(``PACKET_IGNORE_OUTGOING``), gets a receive buffer that rides out a few milliseconds off the CPU at line rate
+(:data:`RCVBUF`), and may carry a classic BPF filter (:meth:`LinkSocket.attach_filter`) so that a daemon whose
+kernel forwards the bulk traffic is not woken for every packet of it.
 """
 
 from __future__ import annotations
 
+import collections
+import ctypes
 import errno
 import fcntl
+import os
 import socket
 import struct
 
@@ -19,10 +29,14 @@ ETH_P_IPV6 = 0x86DD
 PACKET_HOST, PACKET_BROADCAST, PACKET_MULTICAST, PACKET_OTHERHOST, PACKET_OUTGOING = 0, 1, 2, 3, 4
 SIOCGIFINDEX = 0x8933
 SO_BINDTODEVICE = 25
-SOL_PACKET, PACKET_ADD_MEMBERSHIP, PACKET_MR_ALLMULTI, PACKET_AUXDATA = 263, 1, 2, 8
+SOL_PACKET, PACKET_ADD_MEMBERSHIP, PACKET_MR_ALLMULTI, PACKET_AUXDATA, PACKET_IGNORE_OUTGOING = 263, 1, 2, 8, 23
+SO_RCVBUFFORCE, SO_ATTACH_FILTER = 33, 26
+RCVBUF = 1 << 22  # octets of receive buffer per packet socket (the kernel doubles it for its bookkeeping)
 TP_STATUS_CSUMNOTREADY = 1 << 3
 AUXDATA = struct.Struct("=IIIHHHH")  # struct tpacket_auxdata
 UDP, TCP = 17, 6
+_AUX_SPACE = socket.CMSG_SPACE(AUXDATA.size)
+_NOT_OURS = (PACKET_OUTGOING, PACKET_OTHERHOST)
 
 
 def complete_checksum(frame: bytes) -> bytes:
@@ -43,6 +57,102 @@ def complete_checksum(frame: bytes) -> bytes:
     return frame[:54] + bytes(upper) + frame[54 + len(upper):]
 
 
+RECV_BATCH = 32  # frames per recvmmsg; must not exceed what the event loop drains per wake-up (runner.MAX_BATCH)
+RECV_SLOT = 65536  # octets per frame buffer: any IPv6 packet (without jumbograms) with its Ethernet header
+MSG_DONTWAIT, MSG_TRUNC = 0x40, 0x20
+
+
+class _IoVec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+class _MsgHdr(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32), ("iov", ctypes.c_void_p),
+                ("iovlen", ctypes.c_size_t), ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
+                ("flags", ctypes.c_int)]
+
+
+class _MMsgHdr(ctypes.Structure):
+    _fields_ = [("hdr", _MsgHdr), ("len", ctypes.c_uint)]
+
+
+_NAME_SIZE, _CONTROL_SIZE = 32, 64  # struct sockaddr_ll (20 octets); CMSG_SPACE(struct tpacket_auxdata)
+
+
+class BatchReceiver:
+    """``recvmmsg(2)`` on a packet socket: up to ``count`` frames per system call, each read with its packet type
+    (``sockaddr_ll.sll_pkttype``) and the ``tp_status`` of its ``PACKET_AUXDATA``, as :meth:`LinkSocket.receive`
+    reads one.  Raises OSError (errno set) where libc has no ``recvmmsg``."""
+
+    def __init__(self, fd: int, count: int = RECV_BATCH, slot: int = RECV_SLOT) -> None:
+        try:
+            call = ctypes.CDLL(None, use_errno=True).recvmmsg
+        except AttributeError:
+            raise OSError(errno.ENOSYS, "recvmmsg is not available") from None
+        call.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_void_p]
+        call.restype = ctypes.c_int
+        self.call, self.fd, self.count, self.slot = call, fd, count, slot
+        self.data = ctypes.create_string_buffer(count * slot)
+        self.names = ctypes.create_string_buffer(count * _NAME_SIZE)
+        self.controls = ctypes.create_string_buffer(count * _CONTROL_SIZE)
+        self.iov = (_IoVec * count)()
+        self.msgs = (_MMsgHdr * count)()
+        data, names, controls = (ctypes.addressof(b) for b in (self.data, self.names, self.controls))
+        for k in range(count):
+            self.iov[k].base, self.iov[k].len = data + k * slot, slot
+            hdr = self.msgs[k].hdr
+            hdr.name, hdr.namelen = names + k * _NAME_SIZE, _NAME_SIZE
+            hdr.iov, hdr.iovlen = ctypes.addressof(self.iov[k]), 1
+            hdr.control, hdr.controllen = controls + k * _CONTROL_SIZE, _CONTROL_SIZE
+        self.address = ctypes.addressof(self.msgs)
+        self.pristine = ctypes.string_at(self.address, ctypes.sizeof(self.msgs))  # the kernel rewrites lengths
+        self.msgs_view = memoryview((ctypes.c_char * len(self.pristine)).from_address(self.address)).cast("B")
+        self.data_view = memoryview(self.data).cast("B")
+        self.names_view = memoryview(self.names).cast("B")
+        self.controls_view = memoryview(self.controls).cast("B")
+        self.stride = ctypes.sizeof(_MMsgHdr)
+        # per message, one unpack for (msg_controllen, msg_flags, msg_len) and one for the control message
+        # (cmsg_len, cmsg_level, cmsg_type, tpacket_auxdata.tp_status), at native sizes and alignment
+        size_t = ctypes.sizeof(ctypes.c_size_t)
+        self.lengths_at = _MMsgHdr.hdr.offset + _MsgHdr.controllen.offset
+        flags_at, len_at = _MMsgHdr.hdr.offset + _MsgHdr.flags.offset, _MMsgHdr.len.offset
+        self.lengths = struct.Struct(f"@N{flags_at - self.lengths_at - size_t}xi{len_at - flags_at - 4}xI")
+        header = struct.calcsize("@Nii")
+        data_at = (header + size_t - 1) & ~(size_t - 1)  # CMSG_DATA: the header, CMSG_ALIGNed
+        self.aux = struct.Struct(f"@Nii{data_at - header}xI")
+        self.aux_min = data_at + AUXDATA.size
+
+    def receive(self) -> list[bytes]:
+        """The frames waiting, at most ``count`` (fewer when some were not for this host): frames of other hosts
+        and our own transmissions left out, transport checksums completed where the sender's kernel had not
+        (``TP_STATUS_CSUMNOTREADY``); [] if nothing was waiting."""
+        ctypes.memmove(self.address, self.pristine, len(self.pristine))
+        n = self.call(self.fd, self.address, self.count, MSG_DONTWAIT, None)
+        if n < 0:
+            err = ctypes.get_errno()
+            if err in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
+                return []
+            raise OSError(err, os.strerror(err))
+        out = []
+        msgs, names, controls, data = self.msgs_view, self.names_view, self.controls_view, self.data_view
+        lengths, aux, stride, slot = self.lengths.unpack_from, self.aux.unpack_from, self.stride, self.slot
+        at, start = self.lengths_at, 0
+        for k in range(n):
+            controllen, flags, length = lengths(msgs, at)
+            at += stride
+            if flags & MSG_TRUNC or names[k * _NAME_SIZE + 10] in _NOT_OURS:
+                start += slot
+                continue  # too large for a frame of this link; or not for this host
+            frame = data[start:start + length].tobytes()
+            start += slot
+            if controllen >= self.aux_min:
+                _len, level, kind, status = aux(controls, k * _CONTROL_SIZE)
+                if level == SOL_PACKET and kind == PACKET_AUXDATA and status & TP_STATUS_CSUMNOTREADY:
+                    frame = complete_checksum(frame)
+            out.append(frame)
+        return out
+
+
 class LinkSocket:
     """Every IPv6 frame of one interface (not our own sends, not frames for other hosts)."""
 
@@ -58,22 +168,71 @@ class LinkSocket:
         # all multicast frames (solicited-node groups of proxied RCoAs, all-routers) pass a real NIC's filter
         self.sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, struct.pack("iHH8s", self.index, PACKET_MR_ALLMULTI, 0, b""))
         self.sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
+        try:  # Linux >= 4.20; older kernels: the copies are still dropped in receive()
+            self.sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+        except OSError:
+            pass
+        for option in (SO_RCVBUFFORCE, socket.SO_RCVBUF):  # FORCE: past net.core.rmem_max (CAP_NET_ADMIN)
+            try:
+                self.sock.setsockopt(socket.SOL_SOCKET, option, RCVBUF)
+                break
+            except OSError:
+                continue
+        self._recvmsg = self.sock.recvmsg
+        self._pending: collections.deque[bytes] = collections.deque()
+        self._handed_out = False  # a batch was handed out since the last None
+        try:
+            self._batch: BatchReceiver | None = BatchReceiver(self.sock.fileno())
+        except OSError:
+            self._batch = None  # no recvmmsg: one recvmsg per frame
+
+    def attach_filter(self, program: list[tuple[int, int, int, int]]) -> None:
+        """Attach a classic BPF program, ``(code, jt, jf, k)`` per instruction, run on each frame before it is
+        queued (a frame it returns 0 for is never copied to this socket)."""
+        code = b"".join(struct.pack("=HBBI", *insn) for insn in program)
+        buf = ctypes.create_string_buffer(code, len(code))
+        fprog = struct.pack("HP", len(program), ctypes.addressof(buf))  # struct sock_fprog, native alignment
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
 
     def fileno(self) -> int:
         return self.sock.fileno()
 
     def receive(self) -> bytes | None:
-        """The next pending frame addressed to this host (or multicast), or None if none is waiting."""
+        """The next pending frame addressed to this host (or multicast), or None if none is waiting.
+
+        Frames come ``recvmmsg`` batches at a time; after each batch one None ends the caller's drain, so that
+        no frame waits in this object while the socket itself looks idle to the event loop's ``select``."""
+        pending = self._pending
+        if pending:
+            return pending.popleft()
+        if self._batch is None:
+            return self._receive_one()
+        if self._handed_out:
+            self._handed_out = False
+            return None
+        try:
+            got = self._batch.receive()
+        except OSError as exc:  # the interface went down (carrier loss, link flap): nothing to read now
+            if exc.errno in (errno.ENETDOWN, errno.ENXIO):
+                return None
+            raise
+        if not got:
+            return None
+        pending.extend(got)
+        self._handed_out = True
+        return pending.popleft()
+
+    def _receive_one(self) -> bytes | None:
         while True:
             try:
-                data, ancillary, _flags, addr = self.sock.recvmsg(65535, socket.CMSG_SPACE(AUXDATA.size))
+                data, ancillary, _flags, addr = self._recvmsg(65535, _AUX_SPACE)
             except BlockingIOError:
                 return None
             except OSError as exc:  # the interface went down (carrier loss, link flap): nothing to read now
                 if exc.errno in (errno.ENETDOWN, errno.ENXIO):
                     return None
                 raise
-            if addr[2] not in (PACKET_OUTGOING, PACKET_OTHERHOST):
+            if addr[2] not in _NOT_OURS:
                 for level, kind, value in ancillary:
                     if level == SOL_PACKET and kind == PACKET_AUXDATA and len(value) >= AUXDATA.size \
                             and AUXDATA.unpack_from(value)[0] & TP_STATUS_CSUMNOTREADY:
@@ -87,25 +246,49 @@ class LinkSocket:
         self.sock.close()
 
 
+NAME_CACHE = 65536  # destinations whose text form RawSender keeps
+
+
 class RawSender:
     """Send whole IPv6 packets (header included); the kernel routes them and resolves neighbours."""
 
     def __init__(self) -> None:
         self.sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
         self._bound: dict[str, socket.socket] = {}
+        self._names: dict[bytes, str] = {}  # destination address -> its text form (sendto wants text)
+        self._by_source: dict[bytes, socket.socket] = {}
+
+    def bind_source(self, address: bytes) -> None:
+        """Send packets whose source is ``address`` (one of this host's) from a socket bound to it: the kernel
+        then routes them by their real source and skips source address selection for each (which costs a
+        tunnelling MAP or home agent several per cent of its CPU).  Raises OSError if it is not local."""
+        if address not in self._by_source:
+            sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+            try:
+                sock.bind((socket.inet_ntop(socket.AF_INET6, address), 0))
+            except OSError:
+                sock.close()
+                raise
+            self._by_source[address] = sock
 
     def send(self, packet: bytes, ifname: str | None = None, ifindex: int = 0) -> None:
-        dst = socket.inet_ntop(socket.AF_INET6, packet[24:40])
-        sock = self.sock
-        if ifname is not None:  # out of this interface (link-local or on-link destinations)
-            sock = self._bound.get(ifname)
-            if sock is None:
-                sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
-                sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, ifname.encode())
-                self._bound[ifname] = sock
+        raw_dst = packet[24:40]
+        dst = self._names.get(raw_dst)
+        if dst is None:
+            if len(self._names) >= NAME_CACHE:
+                self._names.clear()
+            dst = self._names[raw_dst] = socket.inet_ntop(socket.AF_INET6, raw_dst)
+        if ifname is None:  # routed by the kernel (from a socket bound to the packet's source, if we have one)
+            self._by_source.get(packet[8:24], self.sock).sendto(packet, (dst, 0))
+            return
+        sock = self._bound.get(ifname)  # out of this interface (link-local or on-link destinations)
+        if sock is None:
+            sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
+            sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, ifname.encode())
+            self._bound[ifname] = sock
         sock.sendto(packet, (dst, 0, 0, ifindex))
 
     def close(self) -> None:
         self.sock.close()
-        for sock in self._bound.values():
+        for sock in (*self._bound.values(), *self._by_source.values()):
             sock.close()

@@ -15,6 +15,11 @@ Decisions the documents leave open (also in README.md):
   an RCoA, so only the RCoA itself is defended).
 * Status 1 ("prefix discovery necessary") is only used with decrementing prefix lifetimes (``*_until``).
 * An RCoA equal to one of the MAP's own addresses is refused with 134 (it is a duplicate by definition).
+
+:meth:`MapCore.refresh_fast` is the daemon's path for the common case at high rates, a plain refresh: it takes
+the BU's fields instead of a decoded packet, makes the same checks, state changes and counts as :meth:`handle`,
+and returns only the BA's status and lifetime (log lines on request, :meth:`refresh_logs`) -- or None, having
+changed nothing, whenever the BU is anything else, and the caller then takes the full path.
 """
 
 from __future__ import annotations
@@ -36,13 +41,15 @@ from ..wire.icmpv6 import (
     MapOption, NeighborAdvertisement, NeighborSolicitation,
 )
 from ..wire.ipv6 import Packet
-from ..wire.mobility import BindingAcknowledgement, BindingRefreshAdvice, BindingUpdate
+from ..wire.mobility import BU_A, BU_H, BU_M, BindingAcknowledgement, BindingRefreshAdvice, BindingUpdate
 from .binding_cache import Binding, BindingCache, seq_newer
 from .config import INFINITE, MapConfig
 from .policy import LocalBU, default_policy
 
 __all__ = ["MapCore"]
 
+_FAST_FLAGS, _FAST_WANT = BU_A | BU_H | BU_M, BU_A | BU_M  # A and M set, H clear: no flag-specific log lines
+_STATUS_KEYS = ("0", "1")  # counters["ba_sent"] keys of the statuses a refresh is accepted with
 
 
 @dataclass(slots=True)
@@ -122,7 +129,8 @@ class MapCore:
         return self.start(now) + self._run_timers(now)
 
     def next_deadline(self) -> float | None:
-        """When ``tick`` must be called next (None: nothing scheduled)."""
+        """When ``tick`` must be called next (None: nothing scheduled).  It may come before anything is due: the
+        expiry timer of a binding refreshed since it was set is re-armed then, with no other effect."""
         return self._timers.next()
 
     # -------------------------------------------------------------------------------------------------- data plane
@@ -297,8 +305,17 @@ class MapCore:
         return actions + self._ack(req, status, units)
 
     def _refresh(self, now: float, req: LocalBU, binding: Binding) -> list[Action]:
-        status, units = self._grant(req, now)
         old = binding.lcoa
+        status, units = self._renew(now, req, binding)
+        actions: list[Action] = [_log("binding_refreshed", rcoa=req.rcoa, lcoa=req.coa, old_lcoa=old,
+                                      seq=req.message.seq, lifetime=binding.lifetime)]
+        if old != req.coa:
+            actions.append(BindingUpdated(req.rcoa, req.coa, old, binding.lifetime))
+        return actions + self._ack(req, status, units)
+
+    def _renew(self, now: float, req: LocalBU, binding: Binding) -> tuple[int, int]:
+        """The state change of an accepted refresh (RFC 6275 §10.3.1); (status, granted units) for its BA."""
+        status, units = self._grant(req, now)
         binding.lcoa = req.coa
         binding.seq = req.message.seq
         binding.lifetime = units * 4
@@ -306,12 +323,53 @@ class MapCore:
         binding.refreshed = now
         binding.bu_source = req.src
         binding.h_flag = req.message.h
-        self._timers.set(("expire", req.rcoa), binding.expires)
-        actions: list[Action] = [_log("binding_refreshed", rcoa=req.rcoa, lcoa=req.coa, old_lcoa=old,
-                                      seq=req.message.seq, lifetime=binding.lifetime)]
-        if old != req.coa:
-            actions.append(BindingUpdated(req.rcoa, req.coa, old, binding.lifetime))
-        return actions + self._ack(req, status, units)
+        # lazily: an expiry timer due before the new expiry is re-armed when it comes due (_run_timers), so
+        # that refreshes do not pile superseded entries into the timer heap
+        key = ("expire", req.rcoa)
+        scheduled = self._timers.get(key)
+        if scheduled is None or binding.expires < scheduled:
+            self._timers.set(key, binding.expires)
+        return status, units
+
+    def refresh_fast(self, now: float, iface: str, src: bytes, dst: bytes, rcoa: bytes, seq: int, flags: int,
+                     lifetime: int) -> tuple[int, int] | None:
+        """A BU from ``src`` to ``dst`` with Home Address option ``rcoa`` and no mobility options (its checksum
+        already verified), received at ``now`` on ``iface``: if it is a plain refresh -- an unprotected local
+        BU (A and M set, H clear, lifetime > 0) from the LCoA already bound to ``rcoa``, with a newer sequence
+        number, that the default policy accepts, no timer due, security off, no Binding Refresh Advice
+        configured, this very class (not a subclass) -- apply it exactly as :meth:`handle` would and return
+        (status, granted lifetime in 4 s units) for the BA :meth:`handle` would send (no mobility options,
+        to ``src``, from ``dst``, type 2 routing header ``rcoa``); :meth:`refresh_logs` gives the log lines.
+        Otherwise change nothing and return None: the caller decodes the packet and calls :meth:`handle`."""
+        binding = self.cache.bindings.get(rcoa)
+        if (binding is None or binding.lcoa != src or binding.sa is not None or not lifetime
+                or flags & _FAST_FLAGS != _FAST_WANT or type(self) is not MapCore or not self._started
+                or self._policy is not default_policy or type(self.security) is not NullSecurity
+                or self.config.refresh_advice is not None or dst not in self._own
+                or not seq_newer(seq, binding.seq)):
+            return None
+        deadline = self._timers.next()
+        if (deadline is not None and deadline <= now) or not is_unicast_routable(rcoa) \
+                or not is_unicast_routable(src):
+            return None
+        req = LocalBU(BindingUpdate(seq, flags, lifetime), src, dst, rcoa, src, iface, now, True,
+                      rcoa in self._pending, None)
+        if self.policy(req) is not None:
+            return None
+        if now > self._now:
+            self._now = now
+        counters = self.counters
+        counters["bu_received"] += 1
+        status, units = self._renew(now, req, binding)
+        sent = counters["ba_sent"]
+        key = _STATUS_KEYS[status]
+        sent[key] = sent.get(key, 0) + 1
+        return status, units
+
+    def refresh_logs(self, src: bytes, rcoa: bytes, seq: int, status: int, units: int) -> list[Action]:
+        """The log lines :meth:`handle` returns for the refresh :meth:`refresh_fast` applied (LCoA unchanged)."""
+        return [_log("binding_refreshed", rcoa=rcoa, lcoa=src, old_lcoa=src, seq=seq, lifetime=units * 4),
+                _log("ba_sent", status=status, rcoa=rcoa, dst=src, seq=seq, lifetime=units * 4)]
 
     def _deregister(self, now: float, req: LocalBU) -> list[Action]:
         binding = self.cache.remove(req.rcoa, tombstone_until=now + self.config.delete_bce_timeout)
@@ -407,6 +465,10 @@ class MapCore:
         while (key := self._timers.pop_one(now)) is not None:
             kind, rcoa = key[0], key[1] if len(key) > 1 else b""
             if kind == "expire":
+                live = self.cache.bindings.get(rcoa)
+                if live is not None and live.expires > now:  # refreshed since the timer was set: re-arm
+                    self._timers.set(key, live.expires)
+                    continue
                 binding = self.cache.remove(rcoa)
                 if binding is not None:
                     self.counters["expired"] += 1
