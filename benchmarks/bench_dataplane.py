@@ -80,6 +80,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.common import stop_process, write_result
+
 ROOT = Path(__file__).resolve().parents[1]
 PROG = "hmipv6ct bench dataplane"
 
@@ -632,20 +634,7 @@ class Bench:
                           stdin=stdin)
 
     def stop(self, proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> None:
-        for s in (sig, signal.SIGKILL):
-            if proc.poll() is not None:
-                break
-            try:
-                os.killpg(proc.pid, s)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(5.0)
-            except subprocess.TimeoutExpired:
-                continue
-        for stream in (proc.stdin, proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        stop_process(proc, sig)
         if proc in self.procs:
             self.procs.remove(proc)
 
@@ -1014,7 +1003,6 @@ def main(argv: list[str] | None = None) -> int:
         p.error("needs root (network namespaces, AF_PACKET)")
     if args.seconds <= 0 or args.repeat < 1 or args.bindings < 1 or args.payload < 16 or args.rate < 0:
         p.error("--seconds > 0, --repeat >= 1, --bindings >= 1, --payload >= 16, --rate >= 0")
-    from benchmarks.common import write_result
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt

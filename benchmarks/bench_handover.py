@@ -52,7 +52,7 @@ from typing import Any, Callable
 
 import yaml
 
-from benchmarks.common import BENCH_DIR, ROOT, machine, write_result
+from benchmarks.common import BENCH_DIR, ROOT, machine, stop_process, write_result
 from benchmarks.handover_analysis import analyse
 
 MODES = ("hmipv6", "mipv6")
@@ -163,22 +163,10 @@ class Procs:
         return proc
 
     def stop(self, proc: subprocess.Popen[str], timeout: float = 5.0) -> int | None:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            if proc.poll() is not None:
-                break
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                continue
-        if proc.stdout is not None:
-            proc.stdout.close()
+        code = stop_process(proc, timeout=timeout)
         if proc in self.live:
             self.live.remove(proc)
-        return proc.returncode
+        return code
 
     def stop_all(self) -> None:
         for proc in list(self.live):

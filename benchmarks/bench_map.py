@@ -82,7 +82,7 @@ from typing import Any
 
 import yaml
 
-from benchmarks.common import write_result
+from benchmarks.common import stop_process, write_result
 from harness.testbed import runstate
 from reference_impl.actions import Send
 from reference_impl.daemon import control
@@ -464,20 +464,7 @@ class Bench:
         return proc
 
     def stop(self, proc: subprocess.Popen[str]) -> None:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            if proc.poll() is not None:
-                break
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                proc.wait(5.0)
-            except subprocess.TimeoutExpired:
-                continue
-        for stream in (proc.stdin, proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+        stop_process(proc)
         if proc in self.procs:
             self.procs.remove(proc)
 

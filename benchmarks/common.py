@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import platform
+import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -49,3 +51,23 @@ def write_result(benchmark: str, params: dict[str, Any], figures: dict[str, Any]
            "machine": machine(), **figures}
     target.write_text(json.dumps(doc, indent=1, default=str) + "\n")
     return target
+
+
+def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 5.0) -> int | None:
+    """End a process group this benchmark started (``sig``, then SIGKILL after ``timeout``) and close its pipes;
+    return its exit status."""
+    for s in (sig, signal.SIGKILL):
+        if proc.poll() is not None:
+            break
+        try:
+            os.killpg(proc.pid, s)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            continue
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+    return proc.returncode

@@ -20,20 +20,13 @@ import dataclasses
 import ipaddress
 import struct
 
+from harness.tester.mobility import ones_sum16
+
 MH, DSTOPTS, ROUTING, HOPOPTS, NO_NEXT = 135, 60, 43, 0, 59
 _NAMES = {HOPOPTS: "Hop-by-Hop Options header", DSTOPTS: "Destination Options header", ROUTING: "routing header"}
 
 #: the Binding Acknowledgement status values RFC 6275 §6.1.8 defines (HMIPv6 adds none: base §6.2)
 RFC6275_STATUS = frozenset({0, 1, *range(128, 140)})
-
-
-def _sum16(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return total
 
 
 def _packed(address: str | bytes) -> bytes:
@@ -46,7 +39,7 @@ def pseudo_checksum(src: str | bytes, dst: str | bytes, mh: bytes, length: int |
     body = bytearray(mh)
     body[4:6] = b"\0\0"
     upper = len(mh) if length is None else length
-    return ~_sum16(_packed(src) + _packed(dst) + struct.pack("!I3xB", upper, MH) + bytes(body)) & 0xFFFF
+    return ~ones_sum16(_packed(src) + _packed(dst) + struct.pack("!I3xB", upper, MH) + bytes(body)) & 0xFFFF
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,7 +18,8 @@ from harness.tester.protection import AUTO
 MH, DSTOPTS, ROUTING, HOPOPTS = 135, 60, 43, 0
 
 
-def _sum16(data: bytes) -> int:
+def ones_sum16(data: bytes) -> int:
+    """The 16-bit ones'-complement sum of ``data`` (RFC 1071), not yet complemented."""
     if len(data) % 2:
         data += b"\0"
     total = sum(struct.unpack(f"!{len(data) // 2}H", data))
@@ -30,7 +31,7 @@ def _sum16(data: bytes) -> int:
 def mh_pseudo_checksum(src: str, dst: str, mh: bytes) -> int:
     """The Mobility Header checksum (RFC 6275 §6.1.1) of ``mh`` (checksum field zero) from ``src`` to ``dst``."""
     pseudo = socket.inet_pton(socket.AF_INET6, src) + socket.inet_pton(socket.AF_INET6, dst)
-    return ~_sum16(pseudo + struct.pack("!I3xB", len(mh), 135) + mh) & 0xFFFF
+    return ~ones_sum16(pseudo + struct.pack("!I3xB", len(mh), 135) + mh) & 0xFFFF
 
 
 def mh_checksum(frame: bytes) -> tuple[int, int] | None:
@@ -64,7 +65,7 @@ def mh_checksum(frame: bytes) -> tuple[int, int] | None:
     carried = struct.unpack_from("!H", mh, 4)[0]
     mh[4:6] = b"\0\0"
     pseudo = src + dst + struct.pack("!I3xB", len(mh), MH)
-    computed = (~_sum16(pseudo + bytes(mh))) & 0xFFFF
+    computed = (~ones_sum16(pseudo + bytes(mh))) & 0xFFFF
     return carried, computed
 
 
