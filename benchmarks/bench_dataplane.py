@@ -80,7 +80,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import stop_process, write_result
+from benchmarks.common import nth_address, stop_process, write_result
+from reference_impl.wire import ip6, mac
 
 ROOT = Path(__file__).resolve().parents[1]
 PROG = "hmipv6ct bench dataplane"
@@ -114,24 +115,15 @@ RING_TOV_MS = 20  # a partly filled ring block is handed to the receiver after t
 DRAIN_IDLE = 0.4  # s without a new frame after the generator stopped: the trial is over
 
 
-def ip6(text: str) -> bytes:
-    return socket.inet_pton(socket.AF_INET6, text)
-
-
-def mac(text: str) -> bytes:
-    return bytes.fromhex(text.replace(":", ""))
-
-
-def _nth(base: str, i: int) -> bytes:
-    return (int.from_bytes(ip6(base), "big") + i).to_bytes(16, "big")
+_RCOA0, _LCOA0 = ip6(RCOA_BASE), ip6(LCOA_BASE)
 
 
 def rcoa(i: int) -> bytes:
-    return _nth(RCOA_BASE, i)
+    return nth_address(_RCOA0, i)
 
 
 def lcoa(i: int) -> bytes:
-    return _nth(LCOA_BASE, i)
+    return nth_address(_LCOA0, i)
 
 
 def eth(dst_if: str, src_if: str) -> bytes:

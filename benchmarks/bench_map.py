@@ -82,7 +82,7 @@ from typing import Any
 
 import yaml
 
-from benchmarks.common import stop_process, write_result
+from benchmarks.common import nth_address, stop_process, write_result
 from harness.testbed import runstate
 from reference_impl.actions import Send
 from reference_impl.daemon import control
@@ -123,16 +123,15 @@ _CKSEQ = struct.Struct("!HH")
 _TS = struct.Struct("=qq")
 
 
-def _addr(base: str, i: int) -> bytes:
-    return (int.from_bytes(ip6(base), "big") + i).to_bytes(16, "big")
+_RCOA0, _LCOA0 = ip6(RCOA_BASE), ip6(LCOA_BASE)
 
 
 def rcoa(i: int) -> bytes:
-    return _addr(RCOA_BASE, i)
+    return nth_address(_RCOA0, i)
 
 
 def lcoa(i: int) -> bytes:
-    return _addr(LCOA_BASE, i)
+    return nth_address(_LCOA0, i)
 
 
 # --------------------------------------------------------------------------------------------------- frames

@@ -38,6 +38,11 @@ def machine() -> dict[str, Any]:
     return info
 
 
+def nth_address(base: bytes, i: int) -> bytes:
+    """The IPv6 address ``i`` above ``base`` (16 bytes each): the i-th RCoA, LCoA ... of a benchmark's population."""
+    return (int.from_bytes(base, "big") + i).to_bytes(16, "big")
+
+
 def default_path(benchmark: str) -> Path:
     return BENCH_DIR / f"{benchmark}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
 
