@@ -32,8 +32,8 @@ from .wire.errors import DecodeError
 from .wire.ipv6 import NH_AH, NH_ESP, NH_MOBILITY, Packet, RawPayload, decode_packet, encode_packet
 from .wire.mobility import encode_mh
 
-__all__ = ["IpsecSecurity", "NullSecurity", "SaConfigError", "SaPair", "SecurityDrop", "SignallingSecurity",
-           "security_from_config"]
+__all__ = ["IpsecSecurity", "NullSecurity", "SaConfigError", "SaPair", "SecurityDrop", "SequenceStore",
+           "SignallingSecurity", "security_from_config"]
 
 
 class SecurityDrop(Exception):
@@ -138,6 +138,15 @@ class _Outbound:
     counter: SequenceCounter
 
 
+class SequenceStore(Protocol):
+    """Where a daemon keeps its outbound sequence numbers' high-water marks across restarts (the I/O is the
+    daemon's: :mod:`reference_impl.daemon.seqfile`)."""
+
+    def start(self, key: str) -> int: ...
+
+    def reserve(self, key: str, mark: int) -> None: ...
+
+
 class IpsecSecurity:
     """ESP/AH transport mode with manually keyed SA pairs, for a MAP (``side="map"``) or a mobile node (``"mn"``).
 
@@ -146,10 +155,11 @@ class IpsecSecurity:
 
     required = True
 
-    def __init__(self, pairs: list[SaPair], side: str) -> None:
+    def __init__(self, pairs: list[SaPair], side: str, sequences: SequenceStore | None = None) -> None:
         if side not in ("map", "mn"):
             raise ValueError("side must be 'map' or 'mn'")
         self.side = side
+        self.sequences = sequences
         self._pairs: dict[str, SaPair] = {}
         self._inbound: dict[int, _Inbound] = {}
         self._outbound: dict[str, _Outbound] = {}
@@ -167,7 +177,14 @@ class IpsecSecurity:
                                 f"{self._inbound[inbound.spi].pair.name!r}")
         self._pairs[pair.name] = pair
         self._inbound[inbound.spi] = _Inbound(pair, inbound, ReplayWindow(inbound.replay_window))
-        self._outbound[pair.name] = _Outbound(pair, outbound, SequenceCounter())
+        self._outbound[pair.name] = _Outbound(pair, outbound, self._counter(pair.name, outbound.spi))
+
+    def _counter(self, name: str, spi: int) -> SequenceCounter:
+        """The outbound counter of an SA: continuing from the stored high-water mark when there is a store."""
+        if self.sequences is None:
+            return SequenceCounter()
+        key = f"{name}/{spi:#x}"
+        return SequenceCounter(self.sequences.start(key), lambda mark: self.sequences.reserve(key, mark))
 
     @property
     def pairs(self) -> list[str]:
@@ -265,7 +282,8 @@ class IpsecSecurity:
                 **self.counters}
 
 
-def security_from_config(raw: Any, side: str, where: str = "security") -> NullSecurity | IpsecSecurity:
+def security_from_config(raw: Any, side: str, where: str = "security",
+                         sequences: SequenceStore | None = None) -> NullSecurity | IpsecSecurity:
     """The seam a daemon's ``security:`` section asks for: absent or ``{ipsec: off}`` -> :class:`NullSecurity`;
     ``{sas: [...]}`` -> :class:`IpsecSecurity`.  Raises :class:`SaConfigError` (e.g. ESP with null
     authentication, refused by base §12.1)."""
@@ -282,4 +300,4 @@ def security_from_config(raw: Any, side: str, where: str = "security") -> NullSe
     if not isinstance(sas, list) or not sas:
         raise SaConfigError(f"{where}: ipsec on needs a non-empty 'sas' list (manually keyed SA pairs; "
                             "IKE is not implemented)")
-    return IpsecSecurity([SaPair.from_config(p, f"{where}.sas[{i}]") for i, p in enumerate(sas)], side)
+    return IpsecSecurity([SaPair.from_config(p, f"{where}.sas[{i}]") for i, p in enumerate(sas)], side, sequences)

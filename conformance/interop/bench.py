@@ -436,13 +436,28 @@ class Checks:
                              else f"no local BU from an address of {prefix} to the previous MAP {ma}", frame=bu):
             return
         layer = pathmod.owner(bu, MIP6MH_BU)
-        lcoa, seq = layer.src, layer[MIP6MH_BU].seq
-        ba = view.first(None, lambda f: (ly := pathmod.owner(f, MIP6MH_BA)) is not None and ly.src == ma
-                        and ly.dst == lcoa and ly[MIP6MH_BA].seq == seq)
+        lcoa = layer.src
+        # every transmission of that exchange (a retransmission carries a new sequence number, RFC 6275 §11.8): the
+        # previous MAP may answer any of them
+        def _same_exchange(f) -> bool:
+            ly = pathmod.owner(f, MIP6MH_BU)
+            return ly is not None and ly.dst == ma and ly.src == lcoa and ly[MIP6MH_BU].mhtime != 0
+        seqs = list(dict.fromkeys(pathmod.owner(f, MIP6MH_BU)[MIP6MH_BU].seq
+                                  for f in view.frames(None, _same_exchange)))
+        answers = view.frames(None, lambda f: (ly := pathmod.owner(f, MIP6MH_BA)) is not None and ly.src == ma
+                              and ly.dst == lcoa)
+        ba = next((f for f in answers if pathmod.owner(f, MIP6MH_BA)[MIP6MH_BA].seq in seqs), None)
         status = ba.pkt[MIP6MH_BA].status if ba is not None else None
-        if not b.judge.check("HMIP-4140-8-P1-RECOMMENDED-1", status is not None and status < 128,
-                             f"the previous MAP {'did not answer' if ba is None else f'answered status {status}'} "
-                             f"for the LCoA {lcoa} outside its domain", frame=ba or bu):
+        if ba is None:
+            others = sorted({pathmod.owner(f, MIP6MH_BA)[MIP6MH_BA].seq for f in answers})
+            detail = (f"the previous MAP did not answer for the LCoA {lcoa} outside its domain: BU sequence "
+                      f"number(s) {', '.join(map(str, seqs))} in the phase, "
+                      + (f"BA(s) to that LCoA with sequence number(s) {', '.join(map(str, others))}" if others
+                         else "no BA from it to that LCoA"))
+        else:
+            detail = f"the previous MAP answered status {status} for the LCoA {lcoa} outside its domain"
+        if not b.judge.check("HMIP-4140-8-P1-RECOMMENDED-1", status is not None and status < 128, detail,
+                             frame=ba or bu):
             return
         map_links = [x.link for x in b.spec.nodes[previous_map].interfaces.values()]
         rcoa = pathmod.home_of(layer)

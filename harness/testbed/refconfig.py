@@ -23,7 +23,7 @@ def map_config(spec: Testbed, node: Node, workdir: Path, edition: str = "rfc4140
     return {
         "role": "map", "edition": edition,
         "control_socket": str(workdir / "hmipv6-map.sock"), "log_file": str(workdir / "hmipv6-map.log"),
-        **_security(spec, map_node=node.name),
+        **_security(spec, workdir, map_node=node.name),
         "map": {
             "address": spec.map_address(node.name), "home_iface": home.members[node.name].name,
             "listen": list(node.interfaces), "prefix_length": home.prefix.prefixlen,
@@ -118,14 +118,18 @@ def mn_config(spec: Testbed, node: Node, workdir: Path, edition: str = "rfc4140"
         **node.daemon_options,
     })
     return {"role": "mn", "edition": edition, "control_socket": str(workdir / "hmipv6-mn.sock"),
-            "log_file": str(workdir / "hmipv6-mn.log"), "mn": section, **_security(spec, mn=node.name)}
+            "log_file": str(workdir / "hmipv6-mn.log"), "mn": section, **_security(spec, workdir, mn=node.name)}
 
 
-def _security(spec: Testbed, **end: str) -> dict:
+def _security(spec: Testbed, workdir: Path, **end: str) -> dict:
     """The daemon's ``security:`` section: the testbed's SA pairs ending at this node (base §12.1), if IPsec is on.
-    The file then holds keys: it is written with mode 0600 and never copied into a run's evidence."""
+    The file then holds keys: it is written with mode 0600 and never copied into a run's evidence.  The outbound
+    sequence numbers survive the daemon's restarts (``sequence_file`` in the node's work directory): the peers'
+    anti-replay windows are not reset when the harness restarts a daemon."""
     section = spec.security.daemon_section(**end)
-    return {} if section is None else {"security": section}
+    if section is None:
+        return {}
+    return {"security": {**section, "sequence_file": str(workdir / "ipsec-sequences.json")}}
 
 
 def ha_config(spec: Testbed, node: Node, workdir: Path, edition: str = "rfc4140") -> dict:

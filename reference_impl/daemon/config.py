@@ -21,6 +21,7 @@ from ..ha.config import HaConfig
 from ..homelink import INFINITE as HOME_INFINITE
 from ..map.config import MapConfig
 from ..security import IpsecSecurity, NullSecurity, SaConfigError, security_from_config
+from .seqfile import SequenceFile, SequenceFileError
 from ..wire.addresses import ip6, ip6_prefix
 from ..wire.icmpv6 import MapOption, PrefixInformation
 
@@ -75,9 +76,24 @@ def load_config(path: str) -> DaemonConfig:
 
 
 def signalling_security(cfg: DaemonConfig) -> NullSecurity | IpsecSecurity:
-    """The security seam the ``security:`` section asks for; a refused SA is a :class:`ConfigError`."""
+    """The security seam the ``security:`` section asks for; a refused SA is a :class:`ConfigError`.
+
+    ``security.sequence_file`` (optional): where the outbound sequence numbers' high-water marks are kept, so a
+    restarted daemon does not send numbers its peers' anti-replay windows have already seen
+    (:mod:`reference_impl.daemon.seqfile`)."""
+    raw = cfg.security
+    store = None
+    if isinstance(raw, dict) and "sequence_file" in raw:
+        raw = dict(raw)
+        path = raw.pop("sequence_file")
+        if not isinstance(path, str) or not path:
+            raise ConfigError(cfg.path, "security.sequence_file: must be a file path")
+        try:
+            store = SequenceFile(path)
+        except SequenceFileError as exc:
+            raise ConfigError(cfg.path, f"security.sequence_file: {exc}") from None
     try:
-        return security_from_config(cfg.security, cfg.role)
+        return security_from_config(raw, cfg.role, sequences=store)
     except SaConfigError as exc:
         raise ConfigError(cfg.path, str(exc)) from None
 

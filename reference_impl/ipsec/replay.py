@@ -6,6 +6,8 @@ rules apply to AH (RFC 4302 §3.3.2, §3.4.3).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .errors import IpsecError
 from .sa import check_replay_window_size
 
@@ -71,14 +73,31 @@ class SequenceCounter:
     """Outbound sequence numbers 1, 2, ... (RFC 4303 §3.3.3, RFC 4302 §3.3.2).
 
     The counter never cycles: after 2**32-1 :meth:`next` raises IpsecError and a new SA is needed.
+
+    ``reserve`` (optional) keeps a restarted sender from reusing numbers under the same manually keyed SA: it is
+    called with a high-water mark before any number at or above the previous mark is handed out (first at
+    construction), so a sender that stores the mark and restarts from it (``start``) never sends a number again --
+    a peer's anti-replay window (RFC 4303 §3.4.3) would silently drop them.  One call per ``block`` numbers.
     """
 
-    __slots__ = ("_next",)
+    __slots__ = ("_next", "_mark", "_reserve", "_block")
 
-    def __init__(self, start: int = 1) -> None:
+    def __init__(self, start: int = 1, reserve: Callable[[int], None] | None = None, block: int = 1024) -> None:
         if not 1 <= start <= SEQ_MAX + 1:
             raise ValueError(f"start {start}: must be 1..2**32")
+        if block < 1:
+            raise ValueError(f"block {block}: must be at least 1")
         self._next = start
+        self._reserve, self._block = reserve, block
+        self._mark = SEQ_MAX + 2  # no reservations: never reached
+        if reserve is not None:
+            self._mark = start
+            self._extend()
+
+    def _extend(self) -> None:
+        self._mark = min(self._mark + self._block, SEQ_MAX + 1)
+        assert self._reserve is not None
+        self._reserve(self._mark)
 
     @property
     def last(self) -> int:
@@ -89,5 +108,7 @@ class SequenceCounter:
         seq = self._next
         if seq > SEQ_MAX:
             raise IpsecError("sequence number would cycle past 2**32-1: establish a new SA (RFC 4303 §3.3.3)")
+        if seq >= self._mark:
+            self._extend()
         self._next = seq + 1
         return seq
