@@ -381,7 +381,8 @@ class NetnsTestbed(TestbedBackend):
         self._started(proc, f"{daemon} {node.name} (standby)")
 
     def _wait_ready(self, node: Node, timeout: float = 15.0) -> None:
-        """Until the daemon's control socket exists (a replacement command: until it has run 1 s)."""
+        """Until the daemon's control socket exists -- it appears listening (a replacement command: until it has run
+        1 s)."""
         daemon, proc = self._daemon_of(node), self._daemons[node.name]
         sock = self.state_required().workdir / node.name / f"{daemon}.sock"
         start = time.monotonic()

@@ -13,18 +13,25 @@ MAX_REQUEST = 65536
 
 
 class ControlServer:
-    """A unix stream socket at ``path`` (replaced if stale).  Requests are served one at a time."""
+    """A unix stream socket at ``path`` (replaced if stale).  Requests are served one at a time.
+
+    The path appears only once the socket listens (bound under a temporary name, then renamed): whoever waits
+    for the file -- the testbed's readiness check -- can connect at once."""
 
     def __init__(self, path: str, handler: Handler) -> None:
         self.path = path
         self.handler = handler
         if os.path.exists(path):
             os.unlink(path)  # stale socket of an earlier run
+        pending = f"{path}.{os.getpid()}"
+        if os.path.exists(pending):
+            os.unlink(pending)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(path)
-        os.chmod(path, 0o600)
+        self.sock.bind(pending)
+        os.chmod(pending, 0o600)
         self.sock.listen(8)
         self.sock.setblocking(False)
+        os.replace(pending, path)
 
     def fileno(self) -> int:
         return self.sock.fileno()
