@@ -393,3 +393,22 @@ TESTBED: dict[str, dict[str, dict]] = {
 }
 from variants_mn import MN_VARIANTS  # noqa: E402
 VARIANTS.update(MN_VARIANTS)
+
+
+def _map_relays_last_heard(config, edition):
+    """A MAP relaying other MAPs' options relays one heard on two interfaces with the Dist of the last RA that carried
+    it, not the smallest (patched where the daemon builds its advertiser)."""
+    from reference_impl.daemon import advertiser
+
+    class LastHeard(ArCore):
+        def advertised_map_options(self, iface):
+            return _relayed_last_heard(self, ArCore.advertised_map_options, iface)
+
+    advertiser.ArCore = LastHeard  # this process runs only the variant
+    return MapCore(config, edition)
+
+
+# base §7.1.1 smallest Dist across interfaces, MAP role (HMIP-MAP-DISC-002): MAP1 learns MAP options on both its
+# upstream links, core (eth0) and up2 (eth2, the tester's alone) -- testbeds/virtual.yaml's relay_from
+VARIANTS["map-relay-last-heard"] = ("map", "test_map_smallest_dist_across_interfaces", "FAIL",
+                                    "HMIP-4140-7.1.1-P2-MUST-3", _map_relays_last_heard)

@@ -413,3 +413,30 @@ MN_VARIANTS: dict[str, tuple[str, str, str, str, Callable]] = {
     "mn-lcoa-in-home-bu": ("mn", "test_lcoa_hidden_from_ha_and_cn", "FAIL", "HMIP-4140-6.1-P4-BIND-1",
                            _mn(_bu_packet=_home_bu_patched(_home_bu_names_lcoa))),
 }
+
+# base §9.1 default algorithm (HMIP-MN-SEL-006): the MN picks by highest Pref (base §7.2's rule) while the testbed
+# (PICS map_selection_default_algorithm, default true) says it uses §9.1's largest-Dist-first default
+MN_VARIANTS["mn-selects-by-pref-not-dist"] = ("mn", "test_default_algorithm_furthest_map", "FAIL",
+                                              "HMIP-4140-9.1-P4-BIND-1", _mn_config(map_selection="pref"))
+
+
+def _deletes_home_binding_with_lifetime(self, original, now, packet, ra):
+    """Back on its home link the MN de-registers with its home agent by registering its home address as care-of
+    address -- with a non-zero Lifetime (RFC 6275 §6.1.7: a deletion MUST carry Lifetime 0)."""
+    actions = original(self, now, packet, ra)
+    cfg = self.config
+    entry = self.bul.get(("ha", cfg.home_agent)) if cfg.home_agent is not None else None
+    at_home = self.router is not None and any(p.prefix[:8] == cfg.home_address[:8] for p in self.router.prefixes)
+    if entry is None or not at_home or getattr(self, "_variant_deleted", False):
+        return actions
+    self._variant_deleted = True
+    entry.seq = (entry.seq + 1) & 0xFFFF
+    self._last_seq[entry.key] = entry.seq
+    bu = BindingUpdate(entry.seq, BU_A | BU_H, 60 // 4, (AlternateCareOfAddress(cfg.home_address),))
+    return actions + [Send(cfg.iface, Packet(cfg.home_address, cfg.home_agent, bu, hop_limit=64), self._link_dst())]
+
+
+# RFC 6275 §6.1.7 (HMIP-MN-DEL-001): the deletion on returning home carries a non-zero Lifetime
+MN_VARIANTS["mn-deletes-with-nonzero-lifetime"] = ("mn", "test_binding_deleted_with_lifetime_zero", "FAIL",
+                                                   "MIP6-6275-6.1.7-P27-MUST-1",
+                                                   _mn(_on_ra=_deletes_home_binding_with_lifetime))

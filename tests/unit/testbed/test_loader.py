@@ -185,7 +185,7 @@ def test_reference_daemon_configs_render_as_yaml(tmp_path: Path) -> None:
             text = yaml.safe_dump(RENDER[service](spec, node, tmp_path))
             assert yaml.safe_load(text)["role"] == service.removeprefix("hmipv6-")
     assert yaml.safe_load(yaml.safe_dump(RENDER["hmipv6-map"](spec, spec.nodes["map1"], tmp_path)))["map"][
-        "relay_from"] == ["eth0"]
+        "relay_from"] == ["eth0", "eth2"]
 
 
 WIFI = GOOD.replace("""  tester:
