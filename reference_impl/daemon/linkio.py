@@ -222,6 +222,25 @@ class LinkSocket:
         self._handed_out = True
         return pending.popleft()
 
+    def receive_batch(self) -> list[bytes]:
+        """Every frame :meth:`receive` holds back plus one ``recvmmsg`` batch ([] if none was waiting): for an
+        event loop that hands a whole batch to its data plane at once."""
+        if self._batch is None:
+            frame = self._receive_one()
+            return [] if frame is None else [frame]
+        self._handed_out = False
+        try:
+            got = self._batch.receive()
+        except OSError as exc:  # the interface went down (carrier loss, link flap): nothing to read now
+            if exc.errno not in (errno.ENETDOWN, errno.ENXIO):
+                raise
+            got = []
+        pending = self._pending
+        if pending:
+            got = [*pending, *got]
+            pending.clear()
+        return got
+
     def _receive_one(self) -> bytes | None:
         while True:
             try:
@@ -287,6 +306,27 @@ class RawSender:
             sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, ifname.encode())
             self._bound[ifname] = sock
         sock.sendto(packet, (dst, 0, 0, ifindex))
+
+    def send_many(self, packets: list[bytes], source: bytes | None = None) -> list[tuple[bytes, OSError]]:
+        """Send ``packets`` (all with the source ``source``: from the socket bound to it, if :meth:`bind_source`
+        made one) in one loop, routed by the kernel; ``[(packet, error)]`` for those the kernel refused.  (A
+        ``sendmmsg`` variant saved only ~40 ns of ~1.2 us per packet here: the kernel's routing and veth work
+        dominate, so the plain loop stays.)"""
+        sock = self._by_source.get(source, self.sock) if source is not None else self.sock
+        sendto = sock.sendto
+        names, failed = self._names, []
+        for packet in packets:
+            raw_dst = packet[24:40]
+            dst = names.get(raw_dst)
+            if dst is None:
+                if len(names) >= NAME_CACHE:
+                    names.clear()
+                dst = names[raw_dst] = socket.inet_ntop(socket.AF_INET6, raw_dst)
+            try:
+                sendto(packet, (dst, 0))
+            except OSError as exc:
+                failed.append((packet, exc))
+        return failed
 
     def close(self) -> None:
         self.sock.close()

@@ -156,16 +156,24 @@ class RefreshFastPath:
                     return True
         return self.next is not None and self.next(iface, frame)
 
-    def _answer(self, iface: str, src: bytes, dst: bytes, rcoa: bytes, seq: int, status: int, units: int) -> None:
+    def _send(self, iface: str, src: bytes, ba: bytes) -> None:
         counters = self.daemon.counters
-        counters["to_core"] += 1
-        counters["fast_refreshes"] += 1
         try:
-            self.daemon.raw.send(fastpath.binding_ack(dst, src, rcoa, status, seq, units))
+            self.daemon.raw.send(ba)
             counters["sent"] += 1
         except OSError as exc:
             counters["send_errors"] += 1
             self.daemon.log("send_error", error=str(exc), dst=src, iface=iface)
+
+    def _answer(self, iface: str, src: bytes, dst: bytes, rcoa: bytes, seq: int, status: int, units: int) -> None:
+        counters = self.daemon.counters
+        counters["to_core"] += 1
+        counters["fast_refreshes"] += 1
+        ba = fastpath.binding_ack(dst, src, rcoa, status, seq, units)
+        if self.daemon.holding():  # after the staged intercept-set changes and the BAs held for them
+            self.daemon.hold(lambda: self._send(iface, src, ba))
+        else:
+            self._send(iface, src, ba)
         if self.burst is not None:
             second = int(time.monotonic())
             if second != self._second:

@@ -10,6 +10,18 @@ loop goes on; a packet a core asks for that cannot be encoded is counted (``enco
 Log lines of the events a flood can cause (``decode_error``, ``internal_error``, ...) are rate limited
 per event (:data:`LOG_BURST` per second; the next line says how many were suppressed), so a stream of
 malformed frames cannot fill the disk; the counters stay exact.
+
+Staged changes (:attr:`Daemon.staged`: e.g. the userspace data plane's nftables intercept set, whose changes are
+applied in one transaction per batch): while any is staged, every packet the daemon would send is held back, in
+order; :meth:`Daemon.commit`, once per turn of the loop (after the frames of every ready socket and the timers),
+applies the staged changes and then sends what was held.  So a BA never leaves before the change its binding
+made (the RCoA intercepted), and the many new bindings of a batch share one ``nft`` run.  In the loop a commit
+does not block: it starts the transaction (an ``nft`` process whose pipe is watched with the sockets), the
+loop goes on reading and handling frames (their changes staged for the next transaction, their sends held
+behind the earlier ones), and when nft exits the sends held for it go out.  A commit starts as soon as no
+socket is readable, or after :data:`COMMIT_AFTER` while frames keep coming (a flood of new bindings then
+costs one ``nft`` run per ~20 ms, not one per wake-up); a held BA waits at most that long plus two ``nft``
+runs.  :meth:`Daemon.commit` is the waiting form (control commands, exit).
 """
 
 from __future__ import annotations
@@ -28,9 +40,10 @@ from typing import Any, Protocol, TextIO
 from ..actions import Action, Log, Send
 from ..wire import DecodeError, decode_frame, encode_packet, fastpath, fmt, is_link_local, is_multicast, multicast_mac
 from .control import ControlServer
-from .linkio import LinkSocket, RawSender
+from .linkio import RECV_BATCH, LinkSocket, RawSender
 
 MAX_BATCH = 64  # frames read from one socket before the loop looks at timers again
+COMMIT_AFTER = 0.02  # s: while frames keep coming, staged changes and held sends wait this long at most
 LOG_BURST = 20  # log lines per second and per flood-prone event; the rest are counted, not written
 FLOOD_EVENTS = frozenset({"decode_error", "internal_error", "encode_error", "send_error", "bad_link_dst",
                           "reverse_tunnel_rejected"})
@@ -42,6 +55,17 @@ class Core(Protocol):
     def tick(self, now: float) -> list[Action]: ...
     def next_deadline(self) -> float | None: ...
     def snapshot(self) -> dict[str, Any]: ...
+
+
+class Staged(Protocol):
+    """Changes applied in batches (e.g. an nftables set): ``pending`` while some wait; ``start()`` begins applying
+    them and returns a handle whose ``fileno()`` becomes readable when done (or None: applied already, or nothing
+    to do); ``finish(handle)`` completes it."""
+
+    @property
+    def pending(self) -> bool: ...
+    def start(self) -> Any: ...
+    def finish(self, handle: Any) -> None: ...
 
 
 class JsonLog:
@@ -83,6 +107,13 @@ class Daemon:
         self.commands = commands or {}
         self.readers = readers or {}  # further file objects (a TUN device, a netlink socket) -> callback when readable
         self.extra_state: Callable[[], dict[str, Any]] | None = None
+        # a data plane's whole-batch handler: (iface, frames, per-frame path for the frames it does not take)
+        self.on_batch: Callable[[str, list[bytes], Callable[[str, bytes], None]], None] | None = None
+        self.staged: Staged | None = None  # changes applied in batches; sends wait for them (commit())
+        self._held: list[Send | Callable[[], None]] = []
+        self._hold_since: float | None = None  # when the loop first found sends held (see COMMIT_AFTER)
+        self._inflight: tuple[Any, int] | None = None  # a started commit and how many held items wait for it
+        self._selector: selectors.BaseSelector | None = None
         self.raw = RawSender()
         self.control = ControlServer(control_path, self._control)
         self.stopping = False
@@ -94,13 +125,77 @@ class Daemon:
         for action in actions:
             try:
                 if isinstance(action, Send):
-                    self._send(action)
+                    if self._held or (self.staged is not None and self.staged.pending):
+                        self._held.append(action)  # after the staged changes (commit())
+                    else:
+                        self._send(action)
                 elif isinstance(action, Log):
                     self.log(action.event, **dict(action.fields))
                 if self.on_action is not None:
                     self.on_action(action)
             except Exception as exc:  # noqa: BLE001 - the other actions are still carried out
                 self.internal_error("action", exc, action=type(action).__name__)
+
+    def holding(self) -> bool:
+        """True while sends are held back for staged changes: a send must then go through :meth:`hold`."""
+        return bool(self._held) or (self.staged is not None and self.staged.pending)
+
+    def hold(self, send: Callable[[], None]) -> None:
+        """Carry out ``send`` at the next :meth:`commit`, after the staged changes and what was held before."""
+        self._held.append(send)
+
+    def commit(self) -> None:
+        """Apply the staged changes (waiting for them), then send what was held back meanwhile, in order."""
+        if self._inflight is not None:
+            self._end_commit()
+        self._hold_since = None
+        staged = self.staged
+        if staged is not None and staged.pending:
+            try:
+                staged.finish(staged.start())
+            except Exception as exc:  # noqa: BLE001 - logged; what was held still goes out
+                self.internal_error("commit", exc)
+        self._release(len(self._held))
+
+    def _start_commit(self) -> None:
+        """Start applying the staged changes without waiting; what is held now goes out when they are applied
+        (:meth:`_end_commit`, when the transaction's file becomes readable), what is held later after the next."""
+        self._hold_since = None
+        staged, handle = self.staged, None
+        if staged is not None and staged.pending:
+            try:
+                handle = staged.start()
+            except Exception as exc:  # noqa: BLE001
+                self.internal_error("commit", exc)
+        if handle is None:
+            self._release(len(self._held))
+            return
+        self._inflight = (handle, len(self._held))
+        if self._selector is not None:
+            self._selector.register(handle, selectors.EVENT_READ, self._end_commit)
+
+    def _end_commit(self) -> None:
+        assert self._inflight is not None
+        (handle, boundary), self._inflight = self._inflight, None
+        if self._selector is not None:
+            self._selector.unregister(handle)
+        try:
+            self.staged.finish(handle)  # type: ignore[union-attr]
+        except Exception as exc:  # noqa: BLE001 - logged; what was held still goes out
+            self.internal_error("commit", exc)
+        self._release(boundary)
+
+    def _release(self, count: int) -> None:
+        """Send the first ``count`` held items, in order."""
+        held, self._held = self._held[:count], self._held[count:]
+        for item in held:
+            try:
+                if isinstance(item, Send):
+                    self._send(item)
+                else:
+                    item()
+            except Exception as exc:  # noqa: BLE001
+                self.internal_error("held_send", exc)
 
     def _send(self, action: Send) -> None:
         try:
@@ -142,8 +237,10 @@ class Daemon:
             return {"ok": False, "error": f"unknown command {cmd!r} (known: show, {', '.join(self.commands)})"}
         result = handler(time.monotonic(), request.get("arg"))
         if isinstance(result, dict):
+            self.commit()
             return result
         self.dispatch(result)
+        self.commit()
         self.log("control", cmd=cmd, arg=request.get("arg"))
         return {"ok": True}
 
@@ -158,7 +255,7 @@ class Daemon:
         wake_r.setblocking(False)
         wake_w.setblocking(False)
         signal.set_wakeup_fd(wake_w.fileno())
-        sel = selectors.DefaultSelector()
+        sel = self._selector = selectors.DefaultSelector()
         for name, link in self.links.items():
             sel.register(link, selectors.EVENT_READ, name)
         sel.register(self.control, selectors.EVENT_READ, None)
@@ -166,12 +263,19 @@ class Daemon:
         for fileobj, callback in self.readers.items():
             sel.register(fileobj, selectors.EVENT_READ, callback)
         self.dispatch(self.core.start(time.monotonic()))
+        self.commit()
         self.log("ready", interfaces=list(self.links))
         try:
             while not self.stopping:
                 deadline = self.core.next_deadline()
                 timeout = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
-                for key, _ in sel.select(timeout):
+                holding = self._inflight is None and self.holding()
+                if holding:
+                    timeout = 0.0  # only look whether more frames wait: they join the batch to be committed
+                    if self._hold_since is None:
+                        self._hold_since = time.monotonic()
+                events = sel.select(timeout)
+                for key, _ in events:
                     if key.data is False:
                         continue  # woken by a signal; the handler has set self.stopping
                     try:
@@ -188,7 +292,14 @@ class Daemon:
                     self.dispatch(self.core.tick(time.monotonic()))
                 except Exception as exc:  # noqa: BLE001
                     self.internal_error("tick", exc)
+                if holding and self._inflight is None and (
+                        not events or time.monotonic() - self._hold_since >= COMMIT_AFTER):  # type: ignore[operator]
+                    self._start_commit()
         finally:
+            try:
+                self.commit()  # what is staged and held, before the sockets close
+            except Exception as exc:  # noqa: BLE001
+                self.internal_error("commit", exc)
             signal.set_wakeup_fd(-1)
             wake_r.close()
             wake_w.close()
@@ -201,18 +312,42 @@ class Daemon:
 
     def _drain(self, iface: str) -> None:
         link = self.links[iface]
+        if self.on_batch is not None and hasattr(link, "receive_batch"):
+            self._drain_batches(iface, link)
+            return
         for _ in range(MAX_BATCH):
             frame = link.receive()
             if frame is None:
                 return
             self.counters["frames"] += 1
+            self.frame(iface, frame)
+
+    def _drain_batches(self, iface: str, link: LinkSocket) -> None:
+        """Per-batch dispatch: each ``recvmmsg`` batch goes to :attr:`on_batch` in one call (the data plane's
+        loop, no Python call per frame of its own traffic); it passes every frame it does not take, in order,
+        to :meth:`frame`."""
+        on_batch, frame, counters = self.on_batch, self.frame, self.counters
+        for _ in range(MAX_BATCH // RECV_BATCH):
+            frames = link.receive_batch()
+            if not frames:
+                return
+            counters["frames"] += len(frames)
             try:
-                if self.on_data is not None and self.on_data(iface, frame):
-                    continue
-                if self.accept(iface, frame):
-                    self.to_core(iface, frame)
-            except Exception as exc:  # noqa: BLE001 - one frame must never end the daemon
-                self.internal_error("frame", exc, iface=iface, head=frame[:64].hex())
+                on_batch(iface, frames, frame)  # type: ignore[misc]
+            except Exception as exc:  # noqa: BLE001 - the data plane catches per frame; this is a last resort
+                self.internal_error("batch", exc, iface=iface, frames=len(frames))
+            if len(frames) < RECV_BATCH:
+                return  # the socket is (almost surely) empty: no second system call; select() says if not
+
+    def frame(self, iface: str, frame: bytes) -> None:
+        """One received frame: the data plane's (``on_data``), else the core's if ``accept`` wants it."""
+        try:
+            if self.on_data is not None and self.on_data(iface, frame):
+                return
+            if self.accept(iface, frame):
+                self.to_core(iface, frame)
+        except Exception as exc:  # noqa: BLE001 - one frame must never end the daemon
+            self.internal_error("frame", exc, iface=iface, head=frame[:64].hex())
 
     def internal_error(self, where: str, exc: BaseException, **fields: Any) -> None:
         """An exception that escaped the core, the data plane or a reader: count it, log it, carry on."""

@@ -299,3 +299,76 @@ def test_a_batch_fits_in_what_the_event_loop_drains_per_wake_up() -> None:
     """Else frames of a batch could wait in the LinkSocket while select() sees an idle socket."""
     from reference_impl.daemon.runner import MAX_BATCH
     assert linkio.RECV_BATCH <= MAX_BATCH
+
+
+# ------------------------------------------------------------------------------------------- per-batch dispatch
+
+
+def test_batch_dispatch_sends_and_passes_on_what_the_per_frame_path_does() -> None:
+    """TunnelPlane.on_batch against on_data on the same random frames (plus BUs with a destination options
+    header): the same packets out (sent together after the batch: tunnelled ones in order, then decapsulated
+    ones in order), the same counters, and exactly the frames on_data does not consume handed to the per-frame
+    path, in order."""
+    rng = random.Random(20261127)
+    core = bound_map()
+    for _ in range(200):
+        frames = [random_frame(rng) for _ in range(rng.randrange(1, 40))]
+        frames += [bd.eth(bd.IF_MAP, bd.IF_AR) + w.encode_packet(w.Packet(
+            bd.lcoa(1), MAP, w.BindingUpdate(9, w.BU_A | w.BU_M, 10), home_address=bd.rcoa(1)))]
+        rng.shuffle(frames)
+        by_frame, raw_f = plane(core)
+        others_f: list[bytes] = []
+        for frame in frames:
+            if not by_frame.on_data(bd.IF_MAP, frame):
+                others_f.append(frame)
+        batched, raw_b = plane(core)
+        others_b: list[bytes] = []
+        batched.on_batch(bd.IF_MAP, frames, lambda iface, frame: others_b.append(frame))
+        assert others_b == others_f and batched.counters == by_frame.counters
+        tunnelled = [p for p in raw_f.sent if p[8:24] == MAP]
+        assert raw_b.sent == tunnelled + [p for p in raw_f.sent if p[8:24] != MAP]
+
+
+def test_a_raising_frame_goes_to_the_per_frame_path_and_the_batch_goes_on() -> None:
+    core = bound_map()
+    batched, raw = plane(core)
+    calls = iter([OSError("no"), RuntimeError("bug")])
+    good = flow("down", "tunnel").sent_frame(0)
+
+    def tunnel_for(dst: bytes) -> bytes | None:
+        exc = next(calls, None)
+        if isinstance(exc, RuntimeError):
+            raise exc
+        return core.tunnel_for(dst)
+    batched._tunnel_for = tunnel_for  # type: ignore[method-assign]
+    others: list[bytes] = []
+    batched.on_batch(bd.IF_MAP, [good, good, good], lambda iface, frame: others.append(frame))
+    assert others == [good] and len(raw.sent) == 2 and batched.counters["tunnelled"] == 2
+
+
+def test_receive_batch_returns_held_frames_then_one_recvmmsg_batch() -> None:
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    with a, b:
+        b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        link = batched_link(b)
+        frames = [ipv6_frame(59, struct.pack("!I", i), length=60) for i in range(linkio.RECV_BATCH + 5)]
+        for frame in frames:
+            a.send(frame)
+        first = link.receive()  # one frame handed out by receive(), the rest of its batch held
+        got = link.receive_batch()  # the 31 held, then the next batch (the last 5)
+        assert [first, *got] == frames and link.receive_batch() == []
+
+
+def test_send_many_sends_in_order_and_reports_each_refused_packet() -> None:
+    try:
+        sender = linkio.RawSender()
+    except PermissionError:
+        pytest.skip("raw sockets need CAP_NET_RAW")
+    loop = w.ip6("::1")
+    good = struct.pack("!IHBB16s16s", 6 << 28, 0, 59, 64, loop, loop)
+    bad = good + bytes(70000)  # larger than any link's MTU: EMSGSIZE
+    try:
+        failed = sender.send_many([good, bad, good])
+    finally:
+        sender.close()
+    assert [p for p, _ in failed] == [bad] and isinstance(failed[0][1], OSError)

@@ -192,6 +192,9 @@ class _Daemon:
     def log(self, event: str, **fields: object) -> None:
         self.lines.append({"event": event, **fields})
 
+    def holding(self) -> bool:
+        return False
+
 
 def _frame(seq: int, **changes: object) -> bytes:
     bu = w.Packet(LCOAS[0], MAP, w.BindingUpdate(seq, w.BU_A | w.BU_M, 100), home_address=RCOAS[0])
