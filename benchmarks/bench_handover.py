@@ -25,8 +25,8 @@ CN1..CNn as its correspondents and must be registered (MAP, HA and a bound route
 before anything is measured.  Each CN then sends a UDP flow to the home address at ``--rate`` datagrams per second
 (through its reference CN daemon, so route optimisation applies); the mobile node's port is moved between AR1 and
 AR2 (same MAP), one move every ``--interval`` seconds, until ``--moves`` moves have been completed by the MN (its
-control socket shows the new LCoA registered by a new BU); a move the MN did not react to (the reference daemon can
-miss a fast carrier flap) is reported and replaced, up to 1.5 x ``--moves`` moves in all.  An observer in the MN's namespace records the
+control socket shows the new LCoA registered by a new BU); a move the MN did not react to (e.g. a carrier flap it
+missed) is reported and replaced, up to 1.5 x ``--moves`` moves in all.  An observer in the MN's namespace records the
 datagrams (kernel timestamps), the signalling the MN sends and receives, and carrier changes; see
 :mod:`benchmarks.handover_analysis` for the definitions of interruption, loss, detection and round trip.  The MN
 daemon's own counters (BUs, HoTI, CoTI, RS) are compared with the captured counts.
@@ -387,6 +387,10 @@ def run_config(tb, procs: Procs, mode: str, n: int, params: Params, rng: random.
             shutil.copy(f, params.keep_raw / f.name)
         (params.keep_raw / f"moves-{mode}-{n}.json").write_text(json.dumps({"moves": moves, "end": t_end}))
         shutil.copy(tb.state.workdir / "mn" / "hmipv6-mn.log", params.keep_raw / f"mn-{mode}-{n}.log")
+        for node, daemon in (("map1", "map"), ("ar1", "ar"), ("ar2", "ar")):  # the other side of each BU/BA
+            log_file = tb.state.workdir / node / f"hmipv6-{daemon}.log"
+            if log_file.exists():
+                shutil.copy(log_file, params.keep_raw / f"{node}-{mode}-{n}.log")
     log_events = read_log(tb.state.workdir / "mn" / "hmipv6-mn.log", t_before, t_after)
     observed = json.loads(obs_file.read_text())
     sent_doc = json.loads(send_file.read_text())

@@ -274,6 +274,9 @@ def summarise(mode: str, records: Sequence[dict[str, Any]], accounting: Sequence
     return {
         "mode": mode, "moves": len(records), "measured": len(measured),
         "not_registered": sum(1 for r in records if not r["registered"]),
+        # of those: the MN sent no BU at all (it did not react to the move) / its BU got no BA in the window
+        "no_bu": sum(1 for r in records if not r["registered"] and r["first_bu"] is None),
+        "bu_unanswered": sum(1 for r in records if not r["registered"] and r["first_bu"] is not None),
         "not_resumed": sum(1 for r in records if not r["resumed"]),
         "interruption_ms": describe((r["interruption"] for r in measured), ms),
         "interruption_max_ms": describe((r["interruption_max"] for r in measured), ms),

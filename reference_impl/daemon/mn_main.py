@@ -13,12 +13,19 @@ The host stack keeps its sockets; the daemon sits beside it:
 * The daemon reads Router Advertisements itself (``accept_ra`` is turned off on the interface: the kernel would
   ignore the MAP option anyway), configures the LCoA the core forms, and keeps a default route via the router.
 * Carrier changes (rtnetlink) are the link-layer movement trigger (RFC 6275 §11.5.1): ``link_up``/``link_down``.
+
+Handover latency: the kernel changes a move needs (the new LCoA, the nftables set of own addresses, the default
+route, policy rules) are made in-process (:mod:`.mn_kernel`: rtnetlink and libnftables, ~0.1 ms each instead of a
+3-5 ms ``ip``/``nft`` fork).  The new LCoA and its nftables entry are in place before the Binding Update leaves
+(the BU's source must receive the BA: the access router resolves it with NS, and the kernel must not answer the
+tunnel/BA with ICMPv6 errors); removals of old addresses wait until the batch's BUs have been sent.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import socket
 import subprocess
 import sys
@@ -34,6 +41,7 @@ from ..wire import fmt
 from ..wire.addresses import ip6
 from .config import ConfigError, DaemonConfig, load_config, signalling_security
 from .linkio import LinkSocket
+from .mn_kernel import RTM_NEWLINK, KernelError, NftLib, Rtnl, link_state, messages
 from .nft import NftError, Table
 from .runner import Daemon, JsonLog, open_log
 from .tun import TunDevice, TunError
@@ -76,13 +84,22 @@ def mn_config(cfg: DaemonConfig, mac: bytes) -> MnConfig:
 
 
 class CarrierWatch:
-    """Carrier of one interface, re-read whenever rtnetlink reports a link change."""
+    """Carrier of one interface, from rtnetlink's link messages themselves.
+
+    Each RTM_NEWLINK message carries the carrier at that moment (IFF_LOWER_UP, IFLA_CARRIER), so a quick down-up flap
+    whose two messages are drained together is still seen as two changes -- re-reading ``/sys`` after draining
+    would see "up" twice and miss the movement.  The kernel itself can fold a flap into one message saying "up"
+    (its link watcher reports the state it finds when it runs); that message's carrier down count
+    (IFLA_CARRIER_DOWN_COUNT) is then higher than the last one seen: a loss, reported as down then up."""
 
     def __init__(self, iface: str) -> None:
         self.iface = iface
+        self.index = socket.if_nametoindex(iface)
         self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK, socket.NETLINK_ROUTE)
         self.sock.bind((0, RTMGRP_LINK))
         self.up = self.read()
+        self.downs = self.read_downs()
+        self.overruns = 0
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -94,18 +111,60 @@ class CarrierWatch:
         except OSError:  # reading the carrier of a down interface fails with EINVAL
             return False
 
-    def changed(self) -> bool | None:
-        """Drain the notifications; the new carrier state if it changed, else None."""
+    def read_downs(self) -> int | None:
+        try:
+            with open(f"/sys/class/net/{self.iface}/carrier_down_count") as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def _lost(self, downs: int | None) -> bool:
+        """Record the down count ``downs``; True if the carrier was lost since the last count."""
+        lost = downs is not None and self.downs is not None and downs > self.downs
+        if downs is not None:
+            self.downs = downs
+        return lost
+
+    def changes(self) -> list[bool]:
+        """Drain the notifications; every carrier change they report, in order (a flap: ``[False, True]``)."""
+        state, seen, overrun = self.up, [], False
         while True:
             try:
-                self.sock.recv(65535)
+                data = self.sock.recv(65535)
             except BlockingIOError:
                 break
-        now = self.read()
-        if now == self.up:
-            return None
-        self.up = now
-        return now
+            except OSError as exc:
+                if exc.errno != errno.ENOBUFS:
+                    raise
+                overrun = True  # notifications were lost; the socket goes on delivering later ones
+                continue
+            for kind, body in messages(data):
+                link = link_state(body, self.index) if kind == RTM_NEWLINK else None
+                if link is None:
+                    continue
+                carrier, downs = link
+                if self._lost(downs) and state:  # lost (and maybe back) since the last message: a flap
+                    state = False
+                    seen.append(False)
+                if carrier != state:
+                    state = carrier
+                    seen.append(carrier)
+        if overrun:  # messages were lost: the state and down count now (without a count a flap is assumed when up)
+            self.overruns += 1
+            now, downs = self.read(), self.read_downs()
+            if (self._lost(downs) if downs is not None else now) and state:
+                state = False
+                seen.append(False)
+            if now != state:
+                seen.append(now)
+            state = now
+        self.up = state
+        return seen
+
+    def changed(self) -> bool | None:
+        """The last carrier state if any change was reported, else None (flaps collapse: use :meth:`changes`)."""
+        seen = self.changes()
+        return seen[-1] if seen else None
 
     def close(self) -> None:
         self.sock.close()
@@ -140,6 +199,34 @@ class MnHost:
         self.mtu = 0
         self.saved_sysctls: dict[str, str] = {}
         self.counters = {"tun_out": 0, "tun_dropped": 0, "delivered": 0, "dropped": 0, "link_sent": 0}
+        self.rtnl = Rtnl()
+        try:
+            self.nft: NftLib | None = NftLib()
+        except KernelError as exc:  # no libnftables: the nft command (slower) does it
+            log("nft_library_unavailable", error=str(exc))
+            self.nft = None
+        self.deferred: list[tuple[bytes, Callable[[], None]]] = []  # removals, after the batch's Sends
+        self._index: dict[str, int] = {}
+
+    def index(self, iface: str) -> int:
+        if iface not in self._index:
+            self._index[iface] = socket.if_nametoindex(iface)
+        return self._index[iface]
+
+    def kernel(self, command: str, call: Callable[[], None], *, quiet: bool = False) -> bool:
+        """One in-process kernel change; failures are logged like the ``ip`` command's (``quiet``: ignored)."""
+        try:
+            call()
+            return True
+        except (KernelError, OSError) as exc:
+            if not quiet:
+                self.log("kernel_config_error", command=command, error=str(exc))
+            return False
+
+    def flush(self) -> None:
+        """The deferred kernel changes of the last batch of actions, in order."""
+        while self.deferred:
+            self.deferred.pop(0)[1]()
 
     # -- setting up and tearing down ------------------------------------------------------------------------
     def setup(self) -> None:
@@ -167,48 +254,91 @@ class MnHost:
 
     # -- core actions ---------------------------------------------------------------------------------------
     def on_action(self, action: Action) -> bool:
+        """Carry out one action.  Called by the runner after it has sent a ``Send`` action; additions take effect
+        at once (the BU that follows in the batch is sent from the new LCoA), removals are deferred to
+        :meth:`flush` after the batch, behind its BUs."""
         if isinstance(action, MnPathsChanged):
             old, self.paths = self.paths, action.paths
             self._set_mtu()
             if action.paths.router != old.router:
-                if action.paths.router is not None:
-                    _ip(self.log, "-6", "route", "replace", "default", "via", fmt(action.paths.router),
-                        "dev", self.link.name, "proto", ROUTE_PROTO)
+                router = action.paths.router
+                if router is not None:
+                    self.kernel(f"ip -6 route replace default via {fmt(router)} dev {self.link.name} proto {ROUTE_PROTO}",
+                                lambda: self.rtnl.default_route(True, int(ROUTE_PROTO), router,
+                                                                self.index(self.link.name)))
                 else:
-                    subprocess.run(["ip", "-6", "route", "del", "default", "proto", ROUTE_PROTO], capture_output=True)
+                    self.kernel("ip -6 route del default", lambda: self.rtnl.default_route(False, int(ROUTE_PROTO)),
+                                quiet=True)
         elif isinstance(action, AddressAdded):
-            address = fmt(action.address)
-            if action.role == "rcoa":  # base §6.5: usable as a source, sent through the MAP tunnel
-                _ip(self.log, "-6", "addr", "replace", f"{address}/128", "dev", self.tun.name, "nodad")
-                _ip(self.log, "-6", "rule", "add", "from", address, "lookup", self.table_id, "priority", RULE_PRIORITY)
-                self.sources.add(action.address)
-            else:
-                lifetimes = [] if action.valid_lifetime == 0xFFFFFFFF else [
-                    "valid_lft", str(action.valid_lifetime), "preferred_lft", str(action.preferred_lifetime)]
-                _ip(self.log, "-6", "addr", "replace", f"{address}/{action.prefix_length}", "dev", action.iface,
-                    "nodad", *lifetimes)
-            self._own(address, True)
+            self._add(action)
         elif isinstance(action, AddressRemoved):
-            address = fmt(action.address)
-            if action.role == "rcoa":
-                subprocess.run(["ip", "-6", "rule", "del", "from", address, "lookup", self.table_id], capture_output=True)
-                subprocess.run(["ip", "-6", "addr", "del", f"{address}/128", "dev", self.tun.name], capture_output=True)
-                self.sources.discard(action.address)
-            else:
-                subprocess.run(["ip", "-6", "addr", "del", f"{address}/64", "dev", action.iface], capture_output=True)
-            self._own(address, False)
+            self.deferred.append((action.address, lambda: self._remove(action)))
         return False
+
+    def _add(self, action: AddressAdded) -> None:
+        address, raw = fmt(action.address), action.address
+        # removed earlier in this batch and added again: the kernel keeps it (as removing, then adding, would)
+        self.deferred = [(a, call) for a, call in self.deferred if a != raw]
+        if action.role == "rcoa":  # base §6.5: usable as a source, sent through the MAP tunnel
+            tun = self.index(self.tun.name)
+            self.kernel(f"ip -6 addr replace {address}/128 dev {self.tun.name} nodad",
+                        lambda: self.rtnl.addr(True, tun, raw, 128))
+            self.kernel(f"ip -6 rule add from {address} lookup {self.table_id} priority {RULE_PRIORITY}",
+                        lambda: self.rtnl.source_rule(True, raw, int(self.table_id), int(RULE_PRIORITY)))
+            self.sources.add(raw)
+        else:
+            length, valid, preferred = action.prefix_length, action.valid_lifetime, action.preferred_lifetime
+            lifetimes = "" if valid == 0xFFFFFFFF else f" valid_lft {valid} preferred_lft {preferred}"
+            self.kernel(f"ip -6 addr replace {address}/{length} dev {action.iface} nodad{lifetimes}",
+                        lambda: self.rtnl.addr(True, self.index(action.iface), raw, length, valid=valid,
+                                               preferred=preferred if valid != 0xFFFFFFFF else 0xFFFFFFFF))
+        self._own(address, True)
+
+    def _remove(self, action: AddressRemoved) -> None:
+        address, raw = fmt(action.address), action.address
+        if action.role == "rcoa":
+            self.kernel("ip -6 rule del", lambda: self.rtnl.source_rule(False, raw, int(self.table_id)), quiet=True)
+            self.kernel("ip -6 addr del", lambda: self.rtnl.addr(False, self.index(self.tun.name), raw, 128),
+                        quiet=True)
+            self.sources.discard(raw)
+        else:
+            self.kernel("ip -6 addr del", lambda: self.rtnl.addr(False, self.index(action.iface), raw, 64),
+                        quiet=True)
+        self._own(address, False)
 
     def _set_mtu(self) -> None:
         """RFC 5380 §11: the TUN device's MTU leaves room for the encapsulations the home address's packets get
         (the worst case: reverse tunnel to the HA inside the MAP tunnel, 80 octets)."""
         mtu = max(1280, min(upper_layer_mtu(self.paths), self.paths.link_mtu - 80))
         if mtu != self.mtu:
-            if _ip(self.log, "link", "set", self.tun.name, "mtu", str(mtu)):
+            if self.kernel(f"ip link set {self.tun.name} mtu {mtu}",
+                           lambda: self.rtnl.set_mtu(self.index(self.tun.name), mtu)):
                 self.log("tun_mtu", mtu=mtu, link_mtu=self.paths.link_mtu)
                 self.mtu = mtu
 
     def _own(self, address: str, add: bool) -> None:
+        if self.nft is not None:  # in-process; the Table's list is kept so that a rebuild keeps the address
+            own = self.table.own
+            try:
+                if add:
+                    if address not in own:
+                        own.append(address)
+                    self.nft.run(f"add element ip6 {self.table.name} own {{ {address} }}")
+                else:
+                    if address in own:
+                        own.remove(address)
+                    try:
+                        self.nft.run(f"delete element ip6 {self.table.name} own {{ {address} }}")
+                    except KernelError:
+                        pass  # not in the set (as `nft delete element` failing before): nothing to do
+                return
+            except KernelError as exc:
+                self.log("nft_error", error=str(exc).splitlines()[0], action="rebuilding the table")
+                try:
+                    self.table.rebuild([])
+                except NftError as again:
+                    self.log("nft_error", error=str(again).splitlines()[0])
+                return
         try:
             self.table.add_own(address) if add else self.table.remove_own(address)
         except NftError as exc:
@@ -254,6 +384,21 @@ class MnHost:
             self.counters["tun_out"] += 1
 
 
+class MnDaemon(Daemon):
+    """The runner's daemon, carrying out the host's deferred kernel changes after each batch of actions."""
+
+    host: MnHost | None = None
+
+    def dispatch(self, actions: list[Action]) -> None:
+        super().dispatch(actions)
+        if self.host is not None and self.host.deferred:
+            try:
+                self.host.flush()
+            except Exception as exc:  # noqa: BLE001 - as the runner does for actions
+                self.host.deferred.clear()
+                self.internal_error("action", exc, action="deferred kernel change")
+
+
 def main(argv: list[str] | None = None, core_factory: Callable[..., MnCore] = MnCore) -> int:
     """Run the mobile node.  ``core_factory`` exists for the project's own negative-control tests."""
     p = argparse.ArgumentParser(prog="hmipv6-mn", description=__doc__.splitlines()[0])
@@ -291,19 +436,20 @@ def main(argv: list[str] | None = None, core_factory: Callable[..., MnCore] = Mn
     host = MnHost(core, link, tun, table, table_id, log)
 
     def on_carrier() -> None:
-        state = carrier.changed()
-        if state is not None:
+        for state in carrier.changes():  # a flap drained at once is link_down then link_up: still a movement hint
             now = time.monotonic()
             daemon.dispatch(core.link_up(now, core_cfg.iface) if state else core.link_down(now, core_cfg.iface))
 
     def add_correspondent(now: float, arg: Any) -> list[Action]:
         return core.add_correspondent(now, ip6(str(arg)))
 
-    daemon = Daemon("mn", core, {core_cfg.iface: link}, log, cfg.control_socket, lambda iface, frame: False,
+    daemon = MnDaemon("mn", core, {core_cfg.iface: link}, log, cfg.control_socket, lambda iface, frame: False,
                     on_action=host.on_action, on_data=host.on_data, commands={"add-correspondent": add_correspondent},
                     readers={tun: host.on_tun, carrier: on_carrier})
     host.daemon = daemon
-    daemon.extra_state = lambda: {"dataplane_counters": dict(host.counters), "carrier": carrier.up}
+    daemon.host = host
+    daemon.extra_state = lambda: {"dataplane_counters": dict(host.counters), "carrier": carrier.up,
+                                  "carrier_overruns": carrier.overruns}
     host.setup()
     log("starting", config=args.config, edition=cfg.edition, home_address=core_cfg.home_address,
         hmipv6=core_cfg.hmipv6, carrier=carrier.up)
@@ -320,6 +466,9 @@ def main(argv: list[str] | None = None, core_factory: Callable[..., MnCore] = Mn
         tun.close()
         carrier.close()
         table.remove()
+        host.rtnl.close()
+        if host.nft is not None:
+            host.nft.close()
     return 0
 
 
