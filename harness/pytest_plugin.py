@@ -441,8 +441,12 @@ def _save_evidence(item: pytest.Item, judgement: Judgement | None) -> tuple[list
                                      for f, v in c.tshark.items()]
             if expectations and tshark.available():
                 security = state.backend.spec.security if state.backend is not None else None
-                problems = tshark.confirm(expectations, tshark.esp_options(security))
-                confirmation = f"{len(expectations)} fields, {len(problems)} disagreements"
+                try:
+                    problems = tshark.confirm(expectations, tshark.esp_options(security))
+                    confirmation = f"{len(expectations)} fields, {len(problems)} disagreements"
+                except RuntimeError as exc:  # tshark failed or hung: never taken as agreement
+                    problems = [f"tshark could not confirm the judged fields: {exc}"]
+                    confirmation = f"FAILED: {exc}"
             elif expectations:
                 confirmation = f"NOT DONE: tshark is not installed ({len(expectations)} fields unconfirmed)"
     funcargs = getattr(item, "funcargs", {})

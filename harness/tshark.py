@@ -70,9 +70,11 @@ def fields_of(pcap: Path, frames: Iterable[int], options: list[str] = ()) -> dic
     wanted = sorted(set(frames))
     flt = " || ".join(f"frame.number == {n}" for n in wanted)
     # --no-duplicate-keys: an IPv6-in-IPv6 frame has two "ipv6" layers; keep both (values become lists)
-    proc = subprocess.run(["tshark", "-r", str(pcap), *options, "-T", "json", "--no-duplicate-keys", "-Y", flt],
-                          capture_output=True, text=True,
-                          timeout=60)
+    try:
+        proc = subprocess.run(["tshark", "-r", str(pcap), *options, "-T", "json", "--no-duplicate-keys", "-Y", flt],
+                              capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"tshark failed on {pcap}: no answer within 60 s") from None
     if proc.returncode != 0:
         raise RuntimeError(f"tshark failed on {pcap}: {proc.stderr.strip()[-300:]}")
     result: dict[int, dict[str, list[str]]] = {}

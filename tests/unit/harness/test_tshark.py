@@ -36,3 +36,17 @@ def test_tester_checksum_agrees_with_scapy_built_ba() -> None:
     """scapy computes a BA checksum with the RH2 address as pseudo-destination; the tester's own routine agrees."""
     carried, computed = mh_checksum(ba_frame(0, 11))
     assert carried == computed
+
+
+def test_a_hung_tshark_is_a_failure_not_agreement(tmp_path, monkeypatch) -> None:
+    """A tshark that does not answer within its deadline raises RuntimeError naming the file (the evidence step
+    turns it into a disagreement, never into a confirmation)."""
+    import subprocess
+
+    def hang(*args, **kw):
+        raise subprocess.TimeoutExpired(args[0], kw.get("timeout"))
+
+    monkeypatch.setattr(tshark.subprocess, "run", hang)
+    pcap = tmp_path / "x.pcap"
+    with pytest.raises(RuntimeError, match="x.pcap.*no answer"):
+        tshark.confirm([tshark.Expectation(pcap, 1, "ipv6.src", "::1", "REQ")])
