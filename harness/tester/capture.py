@@ -9,6 +9,7 @@ same frames.  Frames are decoded with scapy lazily, only when a predicate looks 
 from __future__ import annotations
 
 import dataclasses
+import os
 import select
 import threading
 import time
@@ -56,7 +57,12 @@ class Capture:
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self.errors: list[str] = []
-        self._idle_passes = 0  # loop passes that found every port's queue empty
+        # flush(): a request number written to a wake-up pipe; the thread then drains every port and posts it done
+        self._flush_asked = 0
+        self._flush_done = 0
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
         #: seconds spent in :meth:`wait_for` so far: the protocol waits of the tests (the rest of a test's wall
         #: time is the harness's overhead, reported per test by the pytest plugin)
         self.waited = 0.0
@@ -65,15 +71,22 @@ class Capture:
 
     def _loop(self) -> None:
         by_fd = {p.fileno(): p for p in self.ports.values()}
+        watched = [*by_fd, self._wake_r]
         while not self._stop.is_set():
             try:
-                ready, _, _ = select.select(list(by_fd), [], [], 0.05)
+                ready, _, _ = select.select(watched, [], [], 0.05)
             except (OSError, ValueError):
                 return
-            if not ready:
+            asked = None
+            if self._wake_r in ready:
+                try:
+                    while os.read(self._wake_r, 512):
+                        pass
+                except BlockingIOError:
+                    pass
                 with self._cond:
-                    self._idle_passes += 1
-                    self._cond.notify_all()
+                    asked = self._flush_asked  # every request made before this read is answered by this pass
+                ready = list(by_fd)  # drain every port, not only those select saw
             for fd in ready:
                 port = by_fd[fd]
                 while True:
@@ -91,6 +104,10 @@ class Capture:
                             self._on_frame(frame, port)
                         except Exception as exc:  # a responder bug must not stop the capture
                             self.errors.append(f"responder on {port.link}: {exc!r}")
+            if asked is not None:
+                with self._cond:
+                    self._flush_done = max(self._flush_done, asked)
+                    self._cond.notify_all()
 
     def _append(self, link: str, ts: float, data: bytes, outgoing: bool) -> Frame:
         with self._cond:
@@ -152,16 +169,28 @@ class Capture:
                 if self._base + len(self._frames) == position:
                     self._cond.wait(min(remaining, 0.2))
 
-    def flush(self, timeout: float = 1.0) -> None:
-        """Return once every frame already queued on the ports' sockets has been read."""
+    def flush(self, timeout: float = 1.0) -> bool:
+        """Return once every frame already queued on the ports' sockets has been read: the capture thread is woken
+        and drains every port (no waiting for the ports to fall silent).  False if ``timeout`` came first."""
         deadline = time.monotonic() + timeout
+        if not self._thread.is_alive():
+            return False
         with self._cond:
-            target = self._idle_passes + 2  # a whole pass that began after this call found nothing
-            while self._idle_passes < target and self._thread.is_alive():
+            self._flush_asked += 1
+            target = self._flush_asked
+        try:
+            os.write(self._wake_w, b"f")
+        except BlockingIOError:
+            pass  # the pipe is full of earlier wake-ups: the thread is woken anyway
+        except OSError:
+            return False  # closed meanwhile
+        with self._cond:
+            while self._flush_done < target and self._thread.is_alive():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    return
+                    return False
                 self._cond.wait(remaining)
+            return self._flush_done >= target
 
     def save(self, directory: Path, since: int = 0, prefix: str = "") -> list[Path]:
         """Write one pcap per link with frames after ``since``; return the files written."""
@@ -196,3 +225,8 @@ class Capture:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2)
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
