@@ -140,6 +140,9 @@ _SIGTERM = pytest.StashKey[object]()
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _SIGTERM in config.stash:
         signal.signal(signal.SIGTERM, config.stash[_SIGTERM])
+    from harness import tshark_stream
+
+    tshark_stream.close_all()  # the session's persistent tshark processes, by PID (atexit would too, later)
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -443,7 +446,7 @@ def _save_evidence(item: pytest.Item, judgement: Judgement | None) -> tuple[list
                 security = state.backend.spec.security if state.backend is not None else None
                 try:
                     problems = tshark.confirm(expectations, tshark.esp_options(security))
-                    confirmation = f"{len(expectations)} fields, {len(problems)} disagreements"
+                    confirmation = f"{len(expectations)} fields, {len(problems)} disagreements ({tshark.mode()})"
                 except RuntimeError as exc:  # tshark failed or hung: never taken as agreement
                     problems = [f"tshark could not confirm the judged fields: {exc}"]
                     confirmation = f"FAILED: {exc}"

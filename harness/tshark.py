@@ -1,15 +1,18 @@
-"""Independent confirmation of judged fields with tshark, batched: one tshark run per pcap file.
+"""Independent confirmation of judged fields with tshark.
 
-A tshark start costs about 0.3 s, so a test's expectations are grouped per evidence pcap and checked in
-one ``tshark -r FILE -T json`` run.  Field names are tshark's (``mip6.ba.status``, ``icmpv6.opt.map.distance``,
-``ipv6.routing.type``…); values are compared as strings, booleans as 1/0 (tshark 4.0).  With the testbed's IPsec
-on, tshark gets its ESP SAs (:func:`esp_options`) and decrypts the Mobility Headers itself, checking the ICVs.
+A tshark start costs about 0.3 s, so a test's expectations are grouped per evidence pcap, and the frames of each pcap
+are decoded by the session's persistent tshark (:mod:`harness.tshark_stream`, one process per preference list, fed a
+pcapng stream) -- or, where that cannot be used, by one ``tshark -r FILE -T json`` run per pcap (:func:`fields_of`).
+Field names are tshark's (``mip6.ba.status``, ``icmpv6.opt.map.distance``, ``ipv6.routing.type``…); values are
+compared as strings, booleans as 1/0 (tshark 4.0).  With the testbed's IPsec on, tshark gets its ESP SAs
+(:func:`esp_options`) and decrypts the Mobility Headers itself, checking the ICVs.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Iterable
@@ -86,6 +89,46 @@ def fields_of(pcap: Path, frames: Iterable[int], options: list[str] = ()) -> dic
     return result
 
 
+def mode() -> str:
+    """How fields are being confirmed this session (for the evidence record)."""
+    return _MODE[0] if STREAMING else "per-file tshark runs (HM6_TSHARK_STREAM=0)"
+
+
+_MODE = ["persistent tshark"]
+# False (or HM6_TSHARK_STREAM=0): one tshark run per pcap, as before the persistent tshark (harness.tshark_stream)
+STREAMING = os.environ.get("HM6_TSHARK_STREAM", "1") != "0"
+
+
+def decode(pcap: Path, frames: list[int], options: list[str] = (), fields: Iterable[str] = ()
+           ) -> dict[int, dict[str, list[str]]]:
+    """:func:`fields_of`, answered by the session's persistent tshark when it can be (same fields, same values).
+
+    Per-file run instead when streaming is off or could not start this session, when the file is not a classic
+    pcap or holds IPv6 fragments, or when an expected field depends on other frames (``tshark_stream.STATEFUL``).
+    A persistent tshark that dies, hangs or prints garbage is restarted once; failing again, RuntimeError."""
+    from harness import tshark_stream
+
+    if not STREAMING or _MODE[0] != "persistent tshark" or any(f.startswith(tshark_stream.STATEFUL) for f in fields):
+        return fields_of(pcap, frames, options)
+    stream = tshark_stream.stream_for(options)
+    for attempt in (1, 2):
+        try:
+            return stream.fields_of(pcap, frames)
+        except tshark_stream.NotStreamable:
+            return fields_of(pcap, frames, options)
+        except OSError as exc:  # tshark cannot be started this way at all
+            _MODE[0] = f"per-file tshark runs (persistent tshark could not start: {exc})"
+            return fields_of(pcap, frames, options)
+        except tshark_stream.StreamError as exc:
+            if stream.answered == 0:  # it never worked: do without it for the rest of the session
+                stream.close()
+                _MODE[0] = f"per-file tshark runs (persistent tshark did not work: {exc})"
+                return fields_of(pcap, frames, options)
+            if attempt == 2:
+                raise RuntimeError(f"tshark failed on {pcap}: {exc} (after a restart)") from exc
+    raise AssertionError("unreachable")
+
+
 def confirm(expectations: list[Expectation], options: list[str] = ()) -> list[str]:
     """The disagreements between the tester's reading and tshark's (empty when they agree)."""
     problems = []
@@ -93,7 +136,7 @@ def confirm(expectations: list[Expectation], options: list[str] = ()) -> list[st
     for e in expectations:
         by_pcap.setdefault(e.pcap, []).append(e)
     for pcap, group in by_pcap.items():
-        decoded = fields_of(pcap, (e.frame for e in group), options)
+        decoded = decode(pcap, [e.frame for e in group], list(options), [e.field for e in group])
         for e in group:
             values = decoded.get(e.frame, {}).get(e.field)
             if values is None:
