@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import pytest
 
+from conformance.suite import nd_raw
 from harness.tester.packets import (
     ICMPv6ND_RA, ICMPv6NDOptMAP, IPv6, router_solicitation,
 )
 
 pytestmark = pytest.mark.role("ar")
+
+MAP_OPTION_TYPE = "HMIP-5380-5-P4-BIND-1"  # RFC 5380 §5 Type: "Its value is 23."
 
 
 @pytest.fixture
@@ -71,17 +74,31 @@ def test_every_ra_carries_map_option(testbed, dut, tester, access_link, judge, e
 
 
 @pytest.mark.tp(id="HMIP-AR-RA-002", title="MAP option format: length 3, Dist not zero, from link-local with hop limit 255")
-@pytest.mark.requirements("HMIP-4140-5-P3-MUST-1", "HMIP-4140-5-P4-MUST-NOT-1")
-def test_map_option_format(testbed, dut, tester, access_link, judge) -> None:
+@pytest.mark.requirements("HMIP-4140-5-P3-MUST-1", "HMIP-4140-5-P4-MUST-NOT-1", MAP_OPTION_TYPE)
+def test_map_option_format(testbed, dut, tester, access_link, judge, edition) -> None:
     """
     Purpose:        The MAP options the AR sends are well-formed.
     Procedure:      1. Solicit and take the RA.
-    Judgement:      1. Every MAP option has Length 3 (units of 8 octets).  2. Dist is never 0.
+    Judgement:      0. (rfc5380) Every option of the RA laid out as a MAP option for a MAP the AR is configured
+                       with (Length 3, that MAP's address in octets 8-23), read from the RA's bytes whatever its
+                       Type, has Type 23.  No such option at all is INCONCLUSIVE.            RFC 5380 §5
+                    1. Every MAP option has Length 3 (units of 8 octets).  2. Dist is never 0.
                     (Recorded, not judged here: hop limit 255 and a link-local source, RFC 4861 §6.1.2.)
     Reference:      base §5 "The length of the option and MUST be set to 3."; "A Distance value of Zero MUST NOT
-                    be used."
+                    be used."; RFC 5380 §5 Type "IPv6 Neighbour Discovery option. Its value is 23."  (The base
+                    document's Type is "TBA": INC-4, not judged in the rfc4140 edition.)
     """
     ras = _ras(testbed, tester, access_link.name, 1)
+    if edition == "rfc5380":
+        map_addresses = {testbed.spec.map_address(m) for m in testbed.spec.nodes[dut.node].maps}
+        judge.require(ras, "the AR sent no Router Advertisement to judge")
+        laid_out = nd_raw.map_address_options(ras[0].pkt, map_addresses)
+        judge.record("map_option_types", laid_out)
+        judge.require(laid_out, f"the RA carries no option laid out as a MAP option (Length 3) for "
+                      f"{', '.join(sorted(map_addresses)) or 'a configured MAP'}, under any Type")
+        for otype, address in laid_out:
+            judge.check(MAP_OPTION_TYPE, otype == 23, f"the option carrying MAP {address} has Type {otype}",
+                        frame=ras[0], tshark={"icmpv6.opt.type": otype})
     judge.require(ras and _map_options(ras[0]), "no RA with a MAP option to judge")
     ra = ras[0]
     judge.record("hop_limit", ra.pkt[IPv6].hlim)

@@ -13,36 +13,49 @@ import time
 
 import pytest
 
+from conformance.suite import nd_raw
 from harness.tester.packets import ICMPv6ND_RA, ICMPv6NDOptMAP, IPv6, link_local_from_mac, upstream_advertisement
 
 pytestmark = [pytest.mark.role("map"), pytest.mark.pics("map_option_origination")]
 
 VALID_LIFETIME = "HMIP-4140-5-P7-BIND-1"
+VALID_LIFETIME_5380 = "HMIP-5380-5-P14-BIND-1"  # RFC 5380: min of the valid lifetimes of the MAP's and the RCoA's prefix
+MAP_OPTION_TYPE = "HMIP-5380-5-P4-BIND-1"  # RFC 5380 §5 Type: "Its value is 23."
 INFINITE = 0xFFFFFFFF  # an infinite lifetime (RFC 4861 §4.6.2)
 DEFAULT_DIST = "HMIP-4140-5-P4-SHOULD-1"  # Dist "default value SHOULD be set to 1 if Dynamic MAP discovery is used"
 
 
 @pytest.mark.tp(id="HMIP-MAP-OPT-001", title="The MAP option the MAP originates: length 3, Dist 1..15, its address")
 @pytest.mark.requirements("HMIP-4140-5-P3-MUST-1", "HMIP-4140-5-P4-MUST-NOT-1", "HMIP-4140-7.1.1-P1-MUST-NOT-1",
-                          VALID_LIFETIME)
+                          VALID_LIFETIME, VALID_LIFETIME_5380, MAP_OPTION_TYPE)
 def test_originated_map_option(testbed, dut, tester, judge, edition) -> None:
     """
-    Purpose:        The option a MAP puts in its own Router Advertisements is well-formed, and (rfc4140) its valid
-                    lifetime is that of the prefix of the MAP's subnet.
+    Purpose:        The option a MAP puts in its own Router Advertisements is well-formed, and its valid lifetime
+                    is that of the prefix of the MAP's subnet.
     Procedure:      1. Wait for a Router Advertisement from the MAP on its domain link (at most two
                        MaxRtrAdvInterval plus slack).
                     2. (rfc4140) Read, over the DUT's management connection, the preferred and valid lifetimes of
                        the MAP's address on its subnet (``ip -j -6 addr show``; 4294967295 = infinite).
-    Judgement:      1. It carries a MAP option naming the MAP's address.  2. Length 3.  3. Dist is not 0.
+    Judgement:      0. (rfc5380) Every option of that RA laid out as a MAP option for the MAP's address (Length 3,
+                       the address in octets 8-23), read from the RA's bytes whatever its Type, has Type 23.
+                                                                                            RFC 5380 §5
+                    1. It carries a MAP option naming the MAP's address.  2. Length 3.  3. Dist is not 0.
                     4. (rfc4140) Its valid lifetime is the smaller of the two lifetimes of the MAP's subnet prefix:
                        4294967295 when both are infinite, else within the seconds elapsed since the RA plus 2 s of
                        the value read.                                                         base §5
+                    5. (rfc5380) Its valid lifetime is the valid lifetime of the prefix of the MAP's address (read
+                       as in 4; the preferred lifetime plays no part): with R clear the RCoA is formed from that
+                       same /64 (INC-5), so the minimum of the two valid lifetimes is that one; with R set the RCoA
+                       is allocated by the MAP (RFC 4877 §9, not observable here) and the option's value must not
+                       exceed it.                                                               RFC 5380 §5
                     (Recorded: Pref, R, valid lifetime, hop limit, router lifetime; the lifetimes read.  A device
                     without ``ip`` leaves judgement 4 out.)
     Reference:      base §5 "The length of the option and MUST be set to 3."; "A Distance value of Zero MUST
                     NOT be used."; base §7.1.1 "The initial value of the 'Distance' field ... MUST NOT be set
                     to zero."; base §5 Valid Lifetime "The minimum value (in seconds) of both the preferred and valid
-                    lifetimes of the prefix assigned to the MAP's subnet."
+                    lifetimes of the prefix assigned to the MAP's subnet."; RFC 5380 §5 Type "Its value is 23.";
+                    RFC 5380 §5 Valid Lifetime "The minimum value (in seconds) of both the valid lifetime of the
+                    prefix used to form the MAP's address and that used to form the RCoA."
     """
     spec = testbed.spec
     link = spec.map_link(dut.node)
@@ -51,8 +64,16 @@ def test_originated_map_option(testbed, dut, tester, judge, edition) -> None:
     source = link_local_from_mac(mac) if mac else None
     window = 2 * spec.timers.max_rtr_adv_interval + 1.0
     ra = tester.wait_for(lambda f: ICMPv6ND_RA in f.pkt and (source is None or f.pkt[IPv6].src == source)
-                         and ICMPv6NDOptMAP in f.pkt, window, links=[link.name])
+                         and (ICMPv6NDOptMAP in f.pkt or bool(nd_raw.map_address_options(f.pkt, [address]))),
+                         window, links=[link.name])
     judge.require(ra is not None, f"no Router Advertisement with a MAP option from the MAP within {window:.1f} s")
+    if edition == "rfc5380":
+        laid_out = nd_raw.map_address_options(ra.pkt, [address])
+        judge.record("map_option_types", laid_out)
+        judge.require(laid_out, f"the MAP's RA carries no option laid out as a MAP option for {address}")
+        for otype, _ in laid_out:
+            judge.check(MAP_OPTION_TYPE, otype == 23, f"the option carrying the MAP's address {address} has Type "
+                        f"{otype}", frame=ra, tshark={"icmpv6.opt.type": otype})
     options = [o for o in ra.pkt.iterpayloads() if isinstance(o, ICMPv6NDOptMAP) and o.addr == address]
     judge.require(options, f"the MAP's RA carries no MAP option for its own address {address}")
     opt = options[0]
@@ -74,6 +95,23 @@ def test_originated_map_option(testbed, dut, tester, judge, edition) -> None:
                 ok = 0 <= opt.validlifetime - expected <= time.time() - ra.time + 2.0
             judge.check(VALID_LIFETIME, ok, f"MAP option valid lifetime {opt.validlifetime}; the MAP's subnet prefix "
                         f"has preferred {lifetimes[1]} s, valid {lifetimes[0]} s (4294967295: infinite)", frame=ra,
+                        tshark={"icmpv6.opt.map.valid_lifetime": opt.validlifetime})
+    else:
+        lifetimes = _address_lifetimes(testbed, dut.node, address)
+        judge.record("map_prefix_lifetimes", lifetimes)
+        if isinstance(lifetimes, tuple):
+            valid = lifetimes[0]
+            slack = time.time() - ra.time + 2.0
+            if opt.R:  # the RCoA's prefix is the MAP's allocation (RFC 4877 §9): only the MAP's own bound is known
+                ok = valid == INFINITE or opt.validlifetime <= valid + slack
+                rule = "at most"
+            elif valid == INFINITE:
+                ok, rule = opt.validlifetime == INFINITE, "equal to"
+            else:
+                ok, rule = 0 <= opt.validlifetime - valid <= slack, "equal to"
+            judge.check(VALID_LIFETIME_5380, ok, f"MAP option valid lifetime {opt.validlifetime} (R={opt.R}), expected "
+                        f"{rule} the valid lifetime of the MAP address's prefix, {valid} s (4294967295: infinite; "
+                        f"preferred {lifetimes[1]} s, not involved)", frame=ra,
                         tshark={"icmpv6.opt.map.valid_lifetime": opt.validlifetime})
 
 

@@ -43,7 +43,7 @@ def _addr(a: str) -> str:
 @pytest.mark.requirements("HMIP-4140-3.1-P10-MUST-1", "HMIP-4140-6.1-P1-BIND-2", "HMIP-4140-6.1-P1-BIND-1",
                           "HMIP-4140-6-P1-BIND-1", "HMIP-4140-4.1-P1-MUST-1", "HMIP-4140-2-P6-BIND-1",
                           "HMIP-4140-5-P6-MUST-1", "HMIP-4140-7.2-P7-MUST-1", "HMIP-4140-3.1-P8-BIND-1",
-                          "MIP6-6275-6.1.1-P17-BIND-1", *USES_MAP, *MH_FORMAT)
+                          "HMIP-5380-3.1-P8-BIND-1", "MIP6-6275-6.1.1-P17-BIND-1", *USES_MAP, *MH_FORMAT)
 def test_local_bu_format(bench, judge, edition) -> None:
     """
     Purpose:        The first local BU after a Router Advertisement with a MAP option binds an RCoA formed on
@@ -60,6 +60,8 @@ def test_local_bu_format(bench, judge, edition) -> None:
                     2. ... and is not the RCoA nor on the MAP's prefix (the LCoA is the source)   base §6.1
                     3. A Home Address option (length 16) holds an address on MAP-A's /64 (the RCoA)
                                                                         base §6, §6.1, §5 (R), §7.2, §3.1
+                       (rfc5380: that address, the RCoA formed from the MAP option's prefix with R clear (INC-5),
+                       and not the MN's home address, is the home address of the BU)       RFC 5380 §3.1
                     4. A and M are set                                                        base §4.1, §2
                     5. Mobility Header format, read from the BU's bytes (after the ESP the seam opened): Next
                        Header 135 in the header before it, Payload Proto 59, its length a multiple of 8 octets that
@@ -72,6 +74,9 @@ def test_local_bu_format(bench, judge, edition) -> None:
     Reference:      base §3.1 "The LCoA included in the binding update MUST be the mobile node's address derived
                     from the prefix advertised on its link."; §6.1 "The local BU ... includes the mobile node's
                     RCoA in the Home Address Option. ... The LCoA is used as the source address of the BU.";
+                    RFC 5380 §3.1 "The home address used in the BU is the RCoA, which the mobile node acquires via
+                    RFC 4877 [RFC4877] Section 9 mechanisms when it first contacts a given MAP." (the acquisition
+                    over IKEv2 is untestable here: HMIP-5380-12.1-P10-SHOULD-1);
                     §4.1 "When a mobile node registers with the MAP, the M and A flags MUST be set"; base §3 "An
                     HMIPv6-aware mobile node with an implementation of Mobile IPv6 SHOULD choose to use the MAP when
                     discovering such capability in a visited network."; §3.1 "if the mobile node is HMIPv6-aware it
@@ -106,6 +111,11 @@ def test_local_bu_format(bench, judge, edition) -> None:
     opt = bu.hao_option
     judge.check("HMIP-4140-6.1-P1-BIND-1", opt is not None and opt.optlen == 16,
                 "no Home Address option" if opt is None else f"Home Address option length {opt.optlen}")
+    if edition == "rfc5380":
+        judge.check("HMIP-5380-3.1-P8-BIND-1", in_prefix(hao, map_net) and not same(hao, bench.home_address),
+                    f"the home address in the BU is {hao} (the RCoA is on {map_net}; the MN's home address is "
+                    f"{bench.home_address})", frame=bu.frame,
+                    tshark={"ipv6.opt.mipv6.home_address": _addr(hao)} if hao else None)
     judge.check("HMIP-4140-6-P1-BIND-1", in_prefix(hao, map_net),
                 f"Home Address option {hao} is not on the MAP option's prefix {map_net}",
                 frame=bu.frame, tshark={"ipv6.opt.mipv6.home_address": _addr(hao)})
@@ -130,6 +140,51 @@ def test_local_bu_format(bench, judge, edition) -> None:
     judge.check("MIP6-6275-6.1.1-P18-MUST-1", ok, detail + f" (Upper-Layer Packet Length = {view.header_length})")
     carried, computed = bench.checksum_ok(bu)  # the same, through the harness's own reader of scapy's bytes
     judge.record("checksum_harness_reader", f"carried {carried:#06x}, computed {computed:#06x}")
+
+
+R_SET = {"rfc4140": "HMIP-4140-7.2-P7-MUST-1", "rfc5380": "HMIP-5380-7.1-P5-MUST-1"}  # per edition
+
+
+@pytest.mark.tp(id="HMIP-MN-BU-005", title="R flag set: the local BU carries the RCoA in place of the home address")
+@pytest.mark.requirements(*R_SET.values())
+def test_r_flag_rcoa_as_home_address(bench, judge, edition) -> None:
+    """
+    Purpose:        After a MAP option with the R flag set, the mobile node's local BU carries its RCoA -- an
+                    address on the MAP's subnet -- where a Mobile IPv6 BU carries the home address (the Home
+                    Address option), not its home address.
+    Topology:       MN -- acc0 -- tester (R1 2001:db8:1f0::/64, MAP-A 2001:db8:1a::1).
+    Initialisation: MN restarted on acc0 (no binding, no stored MAP option).
+    Procedure:      1. R1 advertises prefix 2001:db8:1f0::/64 and a MAP option for MAP-A with R=1 in both editions
+                       (Dist 1, Pref 10).
+                    2. Wait for the local BU to MAP-A (not answered).
+    Judgement:      No local BU to MAP-A is INCONCLUSIVE: rfc5380's R=1 asks for an RCoA allocated by the MAP over
+                    IKEv2 (RFC 4877 §9), which the suite does not offer (INC-5); a MN that waits for it never
+                    reaches the test point (one that registers used an RCoA provisioned or formed from the MAP's
+                    prefix).
+                    1. The BU has a Home Address option whose address is on MAP-A's /64 (the RCoA) and is not the
+                       MN's home address.                                     base §7.2 (rfc4140), RFC 5380 §7.1
+                    (Recorded: the BU's source, the Home Address option's address.)
+    Reference:      base §7.2 "If the R flag is set, the mobile node MUST use its RCoA as the Home Address when
+                    performing the MAP registration."; RFC 5380 §7.1 "If the R flag is set, the mobile node MUST
+                    place its RCoA in place of the home address in the binding update message."; RFC 5380 §2
+                    "An RCoA is an address on the MAP's subnet."
+    """
+    requirement = R_SET[edition]
+    judge.step("1. R1 advertises 2001:db8:1f0::/64 and MAP-A with R=1")
+    since = bench.advertise(maps=[MapAd(MAP_A, r=1)])
+    judge.step("2. wait for the local BU to MAP-A")
+    bu = bench.wait_local_bu(MAP_A, since)
+    judge.require(bu is not None, f"no local BU to {MAP_A} within {bench.react_timeout:.1f} s of a MAP option with "
+                  "R=1: the MN did not register (with rfc5380 it may wait for an RCoA the MAP allocates over IKEv2, "
+                  "RFC 4877 §9, which the suite does not implement)")
+    hao, map_net = bu.hao, prefix64(MAP_A)
+    judge.record("source", bu.ip.src)
+    judge.record("home_address_option", hao)
+    judge.check(requirement, hao is not None and in_prefix(hao, map_net) and not same(hao, bench.home_address),
+                "the local BU has no Home Address option" if hao is None else
+                f"the home address in the local BU is {hao} (the RCoA is on {map_net}; the MN's home address is "
+                f"{bench.home_address})", frame=bu.frame,
+                tshark={"ipv6.opt.mipv6.home_address": _addr(hao)} if hao else None)
 
 
 @pytest.mark.tp(id="HMIP-MN-BU-002", title="Local BU lifetime <= the MAP option's and the on-link prefix's valid lifetime")

@@ -13,13 +13,15 @@ import ipaddress
 import time
 
 import pytest
-from scapy.layers.inet6 import MIP6MH_CoTI, MIP6MH_HoTI
+from scapy.layers.inet6 import IPv6ExtHdrFragment, MIP6MH_CoTI, MIP6MH_HoTI
 
 from conformance.suite import mn_support
 from conformance.suite.mn_support import MAP_A, MapAd, bu_of, same
 from harness.tester.packets import ICMPv6EchoRequest, ipv6_layers
 
 pytestmark = pytest.mark.role("mn")
+
+TUNNEL_MTU = "HMIP-5380-11-P1-MUST-1"  # RFC 5380 §11: the MTU for upper layers accounts for the MAP tunnel
 
 
 @pytest.fixture
@@ -44,7 +46,7 @@ def _ping_from_home(bench, judge, peer: str) -> None:
 
 @pytest.mark.tp(id="HMIP-MN-TUN-001", title="Packets from the home address leave tunnelled LCoA -> MAP, RCoA inside")
 @pytest.mark.requirements("HMIP-4140-6.1-P2-BIND-1", "HMIP-4140-6.1-P2-BIND-2", "HMIP-4140-6.1-P2-BIND-3",
-                          "HMIP-5380-11-P1-BIND-1")
+                          "HMIP-5380-11-P1-BIND-1", TUNNEL_MTU)
 def test_reverse_tunnel_to_map(bench, judge, edition) -> None:
     """
     Purpose:        Once registered, the MN sends its packets to the MAP in a tunnel from its LCoA, the inner
@@ -54,17 +56,29 @@ def test_reverse_tunnel_to_map(bench, judge, edition) -> None:
     Initialisation: MN restarted on acc0; registered with MAP-A and its HA.
     Procedure:      1. Register with MAP-A and the HA.  2. The MN pings a correspondent from its home address
                     (one Echo Request, over its console).  3. Capture the Echo Request on acc0.
+                    4. (rfc5380) The MN pings the correspondent from its home address again with an Echo Request
+                       of exactly the link MTU (the MN's interface MTU read over its console, else 1500: 40 + 8 +
+                       MTU - 48 octets of data); the tester collects, for 2 s after the first, the frames the MN
+                       sends through the tunnel with the home-address packet inside.
     Judgement:      1. The Echo Request (home address -> CN) leaves inside a tunnel to the MAP    base §6.1
                     2. The outer header: source the LCoA, destination the MAP                    base §6.1
                     3. The next header: source the RCoA, destination the peer that decapsulates it (the HA, or
                        the CN itself when route-optimised)                                          base §6.1
+                    4. (rfc5380) The large Echo Request leaves through the tunnel to the MAP, in frames none of
+                       which exceeds the link MTU, fragmented (if at all) by the MN before encapsulation: no
+                       tunnel header (LCoA -> MAP, or RCoA -> HA) carries a Fragment header.  The MN offered its
+                       upper layers an MTU that leaves room for the tunnel headers.  Nothing of it leaving, an
+                       oversize frame, or a fragmented tunnel packet is a FAIL (judgement 1 showed the path
+                       works for a small packet).                                              RFC 5380 §11
                     (rfc5380: 1 is also RFC 5380 §11.)
     Reference:      base §6.1 "All packets sent by the mobile node are tunnelled to the MAP. The outer header
                     contains the mobile node's LCoA in the source address field and the MAP's address in the
                     destination address field. The inner header contains the mobile node's RCoA in the source
                     address field and the peer's address in the destination address field." (INC-8: packets
                     from the RCoA or the home address); RFC 5380 §11 "This specification requires the mobile
-                    node to tunnel outgoing traffic to the MAP."
+                    node to tunnel outgoing traffic to the MAP."; "Hence, mobile nodes MUST consider the
+                    encapsulation of traffic between the node and the MAP when calculating the available MTU for
+                    upper layers."
     """
     judge.require(bench.home_agent is not None, "the MN has no home address and HA to send from")
     reg = bench.register([MapAd(MAP_A)], judge=judge)
@@ -88,6 +102,52 @@ def test_reverse_tunnel_to_map(bench, judge, edition) -> None:
     judge.check("HMIP-4140-6.1-P2-BIND-3", same(inner.src, reg.rcoa) and (same(inner.dst, bench.home_agent)
                                                                           or same(inner.dst, peer)),
                 f"inner header {inner.src} -> {inner.dst} (expected {reg.rcoa} -> the HA or {peer})")
+    if edition == "rfc5380":
+        _judge_tunnel_mtu(bench, judge, reg, peer)
+
+
+def _link_mtu(bench) -> int:
+    """The MN's access interface MTU as its console shows it (1500 when it cannot be read)."""
+    result = bench.run(f"cat /sys/class/net/{bench.iface}/mtu", timeout=10)
+    try:
+        return int(result.stdout.strip()) if result.ok else 1500
+    except ValueError:
+        return 1500
+
+
+def _judge_tunnel_mtu(bench, judge, reg, peer: str) -> None:
+    """Judgement 4 of HMIP-MN-TUN-001: a home-address packet of the link MTU leaves the tunnel within the MTU."""
+    mtu = _link_mtu(bench)
+    judge.record("link_mtu", mtu)
+    mark = bench.tester.mark()
+    judge.step(f"4. ping {peer} from the home address with a {mtu}-octet packet ({mtu - 48} octets of data)")
+    bench.run(f"ping -6 -n -c 1 -W 1 -s {mtu - 48} -I {bench.home_address} {peer}", timeout=20)
+
+    def tunnelled(f) -> bool:
+        layers = ipv6_layers(f.pkt)
+        return bench.from_mn(f) and len(layers) >= 2 and same(layers[0].dst, MAP_A) and same(layers[0].src, reg.lcoa)
+
+    def home_packet(f) -> bool:  # the Echo Request from the home address, or one of its fragments
+        return tunnelled(f) and any(same(l.src, bench.home_address) and same(l.dst, peer)
+                                    and (isinstance(l.payload, IPv6ExtHdrFragment) or ICMPv6EchoRequest in l)
+                                    for l in ipv6_layers(f.pkt))
+
+    first = bench.tester.wait_for(lambda f: tunnelled(f) and not bu_of(f), 2.0, mark, [bench.link])
+    if first is not None:
+        time.sleep(0.5)  # the other fragments follow at once
+    frames = [f for f in bench.tester.frames(mark, [bench.link]) if not f.outgoing and tunnelled(f) and not bu_of(f)]
+    echo = [f for f in frames if home_packet(f)]
+    oversize = [f for f in frames if 40 + ipv6_layers(f.pkt)[0].plen > mtu]
+    # a Fragment header right after a tunnel header (any header but the home-address packet's own)
+    tunnel_fragmented = [f for f in frames if any(isinstance(l.payload, IPv6ExtHdrFragment)
+                                                  and not same(l.src, bench.home_address)
+                                                  for l in ipv6_layers(f.pkt))]
+    judge.record("tunnelled_frames", [40 + ipv6_layers(f.pkt)[0].plen for f in frames])
+    detail = (f"{len(frames)} tunnelled frame(s) after a {mtu}-octet Echo Request from the home address (link MTU "
+              f"{mtu}): {len(echo)} with the home-address packet inside, {len(oversize)} above the link MTU, "
+              f"{len(tunnel_fragmented)} with a fragmented tunnel header")
+    judge.check(TUNNEL_MTU, bool(echo) and not oversize and not tunnel_fragmented, detail,
+                frame=(oversize or tunnel_fragmented or echo or [None])[0])
 
 
 @pytest.mark.tp(id="HMIP-MN-PRIV-001", title="No packet forwarded by the MAP to the HA or a CN carries the LCoA")

@@ -412,3 +412,46 @@ def _map_relays_last_heard(config, edition):
 # upstream links, core (eth0) and up2 (eth2, the tester's alone) -- testbeds/virtual.yaml's relay_from
 VARIANTS["map-relay-last-heard"] = ("map", "test_map_smallest_dist_across_interfaces", "FAIL",
                                     "HMIP-4140-7.1.1-P2-MUST-3", _map_relays_last_heard)
+
+
+def _option_type_253(ra_packet):
+    """``ra_packet`` (an RA) with every MAP option sent under Type 253 (RFC 4727 experimental) instead of 23."""
+    from reference_impl.wire.icmpv6 import MapOption, NdOptionUnknown
+
+    def retyped(o):
+        if not isinstance(o, MapOption):
+            return o
+        return NdOptionUnknown(253, MapOption.FORMAT.pack((o.dist << 4) | o.pref, (0x80 if o.r else 0) | o.reserved,
+                                                          o.valid_lifetime, o.address))
+    ra = ra_packet.payload
+    return dataclasses.replace(ra_packet, payload=dataclasses.replace(ra, options=tuple(retyped(o) for o in ra.options)))
+
+
+def _map_option_type_253(config, edition):
+    """The MAP's own RAs carry its option under Type 253 (patched where the MAP daemon builds its advertiser)."""
+    from reference_impl.daemon import advertiser
+
+    class Retyped(ArCore):
+        def build_ra(self, iface):
+            return _option_type_253(super().build_ra(iface))
+
+    advertiser.ArCore = Retyped  # this process runs only the variant
+    return MapCore(config, edition)
+
+
+#: RFC 5380 edition rows: run with ``--edition rfc5380`` by test_negative_controls_rfc5380.py (not merged into
+#: VARIANTS, whose rows run in the default rfc4140 edition); same format as VARIANTS.
+from variants_mn import MN_VARIANTS_RFC5380  # noqa: E402
+
+VARIANTS_RFC5380: dict[str, tuple[str, str, str, str, Callable]] = {
+    "ar-map-option-type-253": ("ar", "test_map_option_format", "FAIL", "HMIP-5380-5-P4-BIND-1",
+                               _ar(build_ra=lambda self, original, iface: _option_type_253(original(self, iface)))),
+    "map-option-type-253": ("map", "test_originated_map_option", "FAIL", "HMIP-5380-5-P4-BIND-1",
+                            _map_option_type_253),
+    "map-option-lifetime-fixed": ("map", "test_originated_map_option", "FAIL", "HMIP-5380-5-P14-BIND-1",
+                                  _map(map_option=lambda self, original, now: dataclasses.replace(
+                                      original(self, now), valid_lifetime=86400))),
+    # the existing rfc4140 row, judged in the rfc5380 edition under RFC 5380's Dist rule
+    "map-own-option-dist-two": ("map", "test_own_option_dist_one", "FAIL", "HMIP-5380-5-P8-BIND-1", _map_config(dist=2)),
+    **MN_VARIANTS_RFC5380,
+}

@@ -440,3 +440,39 @@ def _deletes_home_binding_with_lifetime(self, original, now, packet, ra):
 MN_VARIANTS["mn-deletes-with-nonzero-lifetime"] = ("mn", "test_binding_deleted_with_lifetime_zero", "FAIL",
                                                    "MIP6-6275-6.1.7-P27-MUST-1",
                                                    _mn(_on_ra=_deletes_home_binding_with_lifetime))
+
+
+def _home_address_in_local_bu(self, entry, packet):
+    """The local BU carries the MN's home address, not its RCoA, in the Home Address option."""
+    return dataclasses.replace(packet, home_address=self.config.home_address)
+
+
+def _mtu_ignores_tunnel(config, edition):
+    """The TUN device (the MTU the host stack's upper layers see) keeps the link MTU: the MAP tunnel's 40 octets,
+    and the home-agent tunnel's inside it, are not taken off (patched in the daemon's host, this process only)."""
+    from reference_impl.daemon import mn_main
+
+    def _set_mtu(self) -> None:
+        mtu = self.paths.link_mtu
+        if mtu != self.mtu and self.kernel(f"ip link set {self.tun.name} mtu {mtu}",
+                                           lambda: self.rtnl.set_mtu(self.index(self.tun.name), mtu)):
+            self.mtu = mtu
+
+    mn_main.MnHost._set_mtu = _set_mtu  # this process runs only the variant
+    return MnCore(config, edition)
+
+
+# base §7.2 (HMIP-MN-BU-005): with R set, the local BU names the home address instead of the RCoA
+MN_VARIANTS["mn-home-address-in-local-bu"] = ("mn", "test_r_flag_rcoa_as_home_address", "FAIL",
+                                              "HMIP-4140-7.2-P7-MUST-1",
+                                              _mn(_bu_packet=_local_bu_patched(_home_address_in_local_bu)))
+
+#: RFC 5380 edition rows (run with ``--edition rfc5380`` by test_negative_controls_rfc5380.py, not merged into
+#: VARIANTS): name -> (role, test function, expected verdict, requirement named, core factory)
+MN_VARIANTS_RFC5380: dict[str, tuple] = {
+    "mn-home-address-in-local-bu-r-set": ("mn", "test_r_flag_rcoa_as_home_address", "FAIL", "HMIP-5380-7.1-P5-MUST-1",
+                                          MN_VARIANTS["mn-home-address-in-local-bu"][4]),
+    "mn-home-address-in-local-bu-r-clear": ("mn", "test_local_bu_format", "FAIL", "HMIP-5380-3.1-P8-BIND-1",
+                                            MN_VARIANTS["mn-home-address-in-local-bu"][4]),
+    "mn-mtu-ignores-tunnel": ("mn", "test_reverse_tunnel_to_map", "FAIL", "HMIP-5380-11-P1-MUST-1", _mtu_ignores_tunnel),
+}
