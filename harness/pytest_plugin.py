@@ -233,8 +233,14 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             reason = f"edition {state.edition} (the test purpose applies to {', '.join(editions)})"
         else:
             from conformance import pics as pics_registry
+            known = pics_registry.registry()
+            absent = [k for k in m["pics"] if k in known and state.edition not in known[k].editions]
             missing = [k for k in m["pics"] if not pics_registry.claimed(spec.pics, k)]
-            if missing:
+            if absent:  # e.g. dynamic MAP discovery, which RFC 5380 removed: whatever the DUT claims
+                where = "; ".join(f"{k} in {'/'.join(known[k].editions)} only" for k in absent)
+                reason = (f"the optional feature(s) {', '.join(absent)} do not exist in edition {state.edition} "
+                          f"(PICS: {where})")
+            elif missing:
                 reason = f"the DUT does not claim the optional feature(s) {', '.join(missing)} (PICS)"
         if reason:
             item.add_marker(pytest.mark.skip(reason=NOT_APPLICABLE + reason))

@@ -276,3 +276,31 @@ def test_sticky(judge, sticky_fault):
     errors = [r for r in doc["results"] if r["nodeid"].endswith("test_sticky (teardown)")]
     assert errors and errors[0]["verdict"] == "ERROR" and "nft refused" in errors[0]["reason"]
     assert result.ret == 1, "an infrastructure error in a teardown must not leave the exit status at 0"
+
+
+def test_a_pics_item_of_another_edition_is_not_applicable(pytester: pytest.Pytester) -> None:
+    """A purpose gated on an optional feature that only one edition has (dynamic MAP discovery: rfc4140; RFC 5380
+    removed it) is NOT APPLICABLE in the other edition even when the testbed claims the feature, instead of running
+    and ending INCONCLUSIVE because the DUT (rightly) does not do it."""
+    import yaml
+
+    from harness import paths
+
+    suite = SUITE.split("@tp(")[0] + f'''
+@tp("T-DYN", "{MUST}", pics=("dynamic_map_discovery",))
+def test_dyn(judge):
+    judge.check("{MUST}", True, "runs only where dynamic MAP discovery exists")
+'''
+    doc = yaml.safe_load(paths.DEFAULT_TESTBED.read_text())
+    doc["pics"] = {"dynamic_map_discovery": True}
+    (pytester.path / "claims.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    pytester.makepyfile(test_suite=suite)
+    verdicts = {}
+    for edition in ("rfc4140", "rfc5380"):
+        run_dir = pytester.path / f"run-{edition}"
+        pytester.runpytest_subprocess(f"--run-dir={run_dir}", "-p", "no:cacheprovider",
+                                      f"--testbed={pytester.path / 'claims.yaml'}", f"--edition={edition}")
+        (r,) = json.loads((run_dir / "results.json").read_text())["results"]
+        verdicts[edition] = (r["verdict"], r["reason"])
+    assert verdicts["rfc4140"][0] == "PASS"
+    assert verdicts["rfc5380"][0] == "NOT APPLICABLE" and "do not exist in edition rfc5380" in verdicts["rfc5380"][1]
