@@ -24,6 +24,9 @@ Rows, CN->MN ("down", to the bound LCoAs) and MN->CN ("up")
 * ``userspace``: the real daemon (``python -m reference_impl.daemon.map_main``, ``data_plane: userspace``,
   listening on ``ma0`` and ``mc0`` as the harness configures a MAP), with ``--bindings`` RCoAs registered over
   the wire first (local BUs from the AR namespace, every BA decoded and checked, the binding cache read back).
+  It sends what it forwards on its own packet socket behind the next hop's Ethernet header, read from the kernel's
+  route and neighbour tables (``reference_impl/daemon/nexthop.py``; the bench's neighbours are permanent), as the
+  raw forwarder does with its fixed header; ``dut_counters.link_sent`` in the JSON counts those sends.
 * ``seg6``: the same daemon with ``data_plane: seg6``: down = the kernel's seg6 ``encap.red`` route per binding
   (the kernel-offloaded path); up = the daemon's reverse tunnel, userspace in this data plane too (the kernel
   would not check the tunnel source against the binding).  ``seg6home``: the down row again with the daemon

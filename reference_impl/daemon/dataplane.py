@@ -10,8 +10,10 @@ Packets for a bound address are encapsulated to its care-of address (base §6.2:
 home agent"; RFC 6275 §10.4.2 for the HA); packets tunnelled from a care-of address to the anchor are
 decapsulated and forwarded only when the outer source is the care-of address bound to the inner source
 (RFC 6275 §10.4.5).  The nftables table keeps the kernel from also forwarding or rejecting them.  Hot path:
-bytes and struct only, one method per packet (:meth:`TunnelPlane.on_data`); tunnelled packets leave from a raw
-socket bound to the anchor's address (no source address selection per packet).
+bytes and struct only, one loop per received batch (:meth:`TunnelPlane.on_batch`); forwarded packets leave on the
+daemon's own packet socket of the output link behind a cached next-hop Ethernet header where :mod:`.nexthop` knows
+one (route and reachable neighbour read from the kernel over rtnetlink, forgotten on any change), else from a raw
+socket (bound to the anchor's address for tunnelled ones: no source address selection per packet).
 
 The kernel data planes keep the forwarded traffic away from the daemon: their table (:class:`LocalTable`) drops
 only what is addressed to the daemon itself, in the ``input`` hook, so forwarded packets meet no rule of it; and
@@ -30,12 +32,14 @@ from ..actions import (
 )
 from ..wire import fmt
 from .linkio import RawSender
+from .nexthop import NextHops
 from .nft import NftError, Table, Transaction, delete_table
 
 ICMPV6, ND_FIRST, ND_LAST, TUNNEL = 58, 133, 137, 41
 _ETHERTYPE_IPV6 = b"\x86\xdd"
 _VERSION_6 = 6 << 28
 _OUTER = struct.Struct("!IHBB16s16s").pack  # RFC 2473 outer header: version, payload length, 41, hop limit, src, dst
+_ETH_OUTER = struct.Struct("!14sIHBB16s16s").pack  # the same behind an Ethernet header
 _HOP_LIMITS = [bytes((h,)) for h in range(256)]
 
 
@@ -53,17 +57,41 @@ def binding_change(action: Action) -> tuple[str, bytes, bytes] | None:
     return None
 
 
+class _Lcoa:
+    __slots__ = ("lcoa",)
+
+    def __init__(self, lcoa: bytes) -> None:
+        self.lcoa = lcoa
+
+
+def _plain_lookups(core) -> bool:
+    """True when ``core``'s ``tunnel_for``/``check_reverse_tunnel`` are MapCore's or HaCore's own (reading
+    ``core.cache.bindings``, a dict of bindings with ``.lcoa``), which the batch loop may then inline."""
+    from ..ha.core import HaCore
+    from ..map.core import MapCore
+    kind = type(core)
+    return any(getattr(kind, "tunnel_for", None) is plain.tunnel_for
+               and getattr(kind, "check_reverse_tunnel", None) is plain.check_reverse_tunnel
+               and isinstance(getattr(getattr(core, "cache", None), "bindings", None), dict)
+               for plain in (MapCore, HaCore))
+
+
 class TunnelPlane:
     """Userspace tunnelling for a MAP (``core``: a MapCore) or a home agent (an HaCore): both offer
     ``tunnel_for(dst)``, ``check_reverse_tunnel(outer_src, inner_src)`` and ``cache.bindings``."""
 
-    def __init__(self, core, address: bytes, own: set[bytes], raw: RawSender, table: Table, log) -> None:
+    userspace_down = True  # packets for bound addresses are tunnelled here (False: a kernel route does it)
+
+    def __init__(self, core, address: bytes, own: set[bytes], raw: RawSender, table: Table, log,
+                 hops: NextHops | None = None) -> None:
         self.core, self.address, self.own, self.raw, self.table, self.log = core, address, own, raw, table, log
         self.counters = {"tunnelled": 0, "reverse_forwarded": 0, "reverse_rejected": 0, "hop_limit_exceeded": 0,
-                         "send_errors": 0}
+                         "send_errors": 0, "link_sent": 0, "link_send_errors": 0}
+        self.hops = hops  # next hops on the daemon's packet sockets (see .nexthop); None: every send is raw
         self._tunnel_for, self._raw_send = core.tunnel_for, raw.send  # the hot path's calls, bound once
         self._check_reverse = core.check_reverse_tunnel
         self._send_many = getattr(raw, "send_many", None) or self._send_each
+        self._direct = _plain_lookups(core)
         bind_source = getattr(raw, "bind_source", None)
         if bind_source is not None:  # tunnelled packets (source: our address) skip source address selection
             try:
@@ -150,27 +178,52 @@ class TunnelPlane:
 
     def on_batch(self, iface: str, frames: list[bytes], other: Callable[[str, bytes], None]) -> None:
         """A received batch: what :meth:`on_data` does frame by frame, in one loop (the per-frame Python calls
-        of the event loop were a third of the daemon's cost per packet), the packets it forwards sent together at
-        the end (:meth:`RawSender.send_many`: one loop per batch and source).  Every frame that is not tunnelled
+        of the event loop were a third of the daemon's cost per packet).  Every frame that is not tunnelled
         traffic (signalling, Neighbor Discovery, anything unbound or malformed) goes to ``other`` (the daemon's
         per-frame path) at its place in the batch; a frame whose handling raises goes there too, which logs the
-        error, and the loop goes on.  Forwarded packets may so leave after a packet the core sends for a later
-        frame of the same batch (the core never sends data packets: nothing it judges depends on that order)."""
-        own, tunnel_for, check, address = self.own, self._tunnel_for, self._check_reverse, self.address
-        hop_limits, outer = _HOP_LIMITS, _OUTER
-        down: list[bytes] = []  # tunnelled, from our address
-        up: list[bytes] = []  # decapsulated, from a mobile node's address
-        forwarded = exceeded = 0
+        error, and the loop goes on.
+
+        A forwarded packet whose next hop :attr:`hops` knows (a packet socket of the daemon, a cached Ethernet
+        header: :mod:`.nexthop`) leaves at once on that socket; the others are sent together at the end through
+        the raw socket (:meth:`RawSender.send_many`), as is one whose packet socket send fails (its next hop is
+        then forgotten).  Forwarded packets may so leave after a packet the core sends for a later frame of the
+        same batch (the core never sends data packets: nothing it judges depends on that order)."""
+        own, check, address = self.own, self._check_reverse, self.address
+        hop_limits, outer, eth_outer = _HOP_LIMITS, _OUTER, _ETH_OUTER
+        # the binding cache read directly (a dict of objects with .lcoa) where the core's lookups are the plain
+        # ones (MapCore's, HaCore's); else (a subclass overriding them) through its methods
+        direct = self._direct
+        bget = self.core.cache.bindings.get if direct else self._by_method
+        hops, tunnelling = self.hops, self.userspace_down
+        if hops is not None:
+            entries, resolve, now = hops.entries, hops.resolve, hops.clock()
+        else:
+            entries, resolve, now = {}, None, 0.0
+        get_entry = entries.get
+        down: list[bytes] = []  # tunnelled, from our address, through the raw socket
+        up: list[bytes] = []  # decapsulated, from a mobile node's address, through the raw socket
+        forwarded = exceeded = linked = linked_down = 0
+        failed_link: list[tuple[bytes, bytes]] = []  # (destination, packet) whose packet socket send failed
         for frame in frames:
             try:
-                if len(frame) < 54 or frame[12:14] != _ETHERTYPE_IPV6 or frame[20] == 60:
+                size = len(frame)
+                if size < 54 or frame[12] != 0x86 or frame[13] != 0xDD or frame[20] == 60:
                     other(iface, frame)  # not IPv6; or a destination options header (a BU: the fast refresh path)
                     continue
                 nh, dst = frame[20], frame[38:54]
                 if nh == TUNNEL and dst in own:  # reverse tunnel (RFC 6275 §10.4.5); what is unusual: _reverse
-                    end = min(54 + ((frame[18] << 8) | frame[19]), len(frame))
-                    if len(frame) < 94 or frame[14] >> 4 != 6 or end < 94 or frame[54] >> 4 != 6 \
-                            or not check(frame[22:38], frame[62:78]):
+                    end = 54 + ((frame[18] << 8) | frame[19])
+                    if end > size:
+                        end = size
+                    if end < 94 or frame[14] >> 4 != 6 or frame[54] >> 4 != 6:
+                        self._reverse(frame)
+                        continue
+                    if direct:
+                        binding = bget(frame[62:78])
+                        if binding is None or binding.lcoa != frame[22:38]:
+                            self._reverse(frame)
+                            continue
+                    elif not check(frame[22:38], frame[62:78]):
                         self._reverse(frame)
                         continue
                     forwarded += 1
@@ -178,22 +231,51 @@ class TunnelPlane:
                     if hop_limit <= 1:
                         exceeded += 1
                         continue
-                    lcoa = tunnel_for(frame[78:94])
-                    if lcoa is None:
-                        up.append(frame[54:61] + hop_limits[hop_limit - 1] + frame[62:end])
-                    else:  # to another mobile node of this anchor: straight back into a tunnel
-                        down.append(outer(_VERSION_6, end - 54, TUNNEL, 64, address, lcoa)
+                    inner_dst = frame[78:94]
+                    binding = bget(inner_dst)
+                    if binding is not None:  # to another mobile node of this anchor: straight back into a tunnel
+                        down.append(outer(_VERSION_6, end - 54, TUNNEL, 64, address, binding.lcoa)
                                     + frame[54:61] + hop_limits[hop_limit - 1] + frame[62:end])
+                        continue
+                    if resolve is not None:
+                        entry = get_entry(inner_dst)
+                        if entry is None or entry[2] <= now:
+                            entry = resolve(inner_dst)
+                        send = entry[0]
+                        if send is not None and end - 54 <= entry[3]:
+                            packet = entry[1] + frame[54:61] + hop_limits[hop_limit - 1] + frame[62:end]
+                            try:
+                                send(packet)
+                                linked += 1
+                            except OSError:
+                                failed_link.append((inner_dst, packet))
+                            continue
+                    up.append(frame[54:61] + hop_limits[hop_limit - 1] + frame[62:end])
                     continue
-                lcoa = tunnel_for(dst)
-                if lcoa is None or (nh == ICMPV6 and len(frame) > 54 and ND_FIRST <= frame[54] <= ND_LAST):
+                binding = bget(dst) if tunnelling else None
+                if binding is None or (nh == ICMPV6 and size > 54 and ND_FIRST <= frame[54] <= ND_LAST):
                     other(iface, frame)
                     continue
                 hop_limit = frame[21]
                 if hop_limit <= 1:  # RFC 8200 §3: discard
                     exceeded += 1
                     continue
-                down.append(outer(_VERSION_6, len(frame) - 14, TUNNEL, 64, address, lcoa)
+                lcoa = binding.lcoa
+                if resolve is not None:
+                    entry = get_entry(lcoa)
+                    if entry is None or entry[2] <= now:
+                        entry = resolve(lcoa)
+                    send = entry[0]
+                    if send is not None and size + 26 <= entry[3]:  # outer header + packet within the MTU
+                        packet = (eth_outer(entry[1], _VERSION_6, size - 14, TUNNEL, 64, address, lcoa)
+                                  + frame[14:21] + hop_limits[hop_limit - 1] + frame[22:])
+                        try:
+                            send(packet)
+                            linked_down += 1
+                        except OSError:
+                            failed_link.append((lcoa, packet))
+                        continue
+                down.append(outer(_VERSION_6, size - 14, TUNNEL, 64, address, lcoa)
                             + frame[14:21] + hop_limits[hop_limit - 1] + frame[22:])
             except Exception:  # noqa: BLE001 - the per-frame path meets it again and logs it
                 other(iface, frame)
@@ -202,6 +284,14 @@ class TunnelPlane:
             counters["reverse_forwarded"] += forwarded
         if exceeded:
             counters["hop_limit_exceeded"] += exceeded
+        if linked or linked_down:
+            counters["link_sent"] += linked + linked_down
+            counters["tunnelled"] += linked_down
+        if failed_link:
+            counters["link_send_errors"] += len(failed_link)
+            for dst, packet in failed_link:  # forget the next hop; the kernel routes the packet itself
+                hops.invalidate(dst)  # type: ignore[union-attr]
+                (down if packet[22:38] == address else up).append(packet[14:])
         if down:
             failed = self._send_many(down, address)
             counters["tunnelled"] += len(down) - len(failed)
@@ -210,6 +300,11 @@ class TunnelPlane:
         if up:
             for packet, exc in self._send_many(up, None):
                 self._send_failed(packet, exc)
+
+    def _by_method(self, dst: bytes) -> _Lcoa | None:
+        """``bindings.get(dst)`` through ``core.tunnel_for`` (for a core whose lookups are its own)."""
+        lcoa = self._tunnel_for(dst)
+        return None if lcoa is None else _Lcoa(lcoa)
 
     def _send_each(self, packets: list[bytes], source: bytes | None) -> list[tuple[bytes, OSError]]:
         """:meth:`RawSender.send_many` for a sender that has only ``send``."""
@@ -275,6 +370,8 @@ class Seg6Plane(TunnelPlane):
     """Kernel path for MAP -> LCoA: a seg6 ``encap.red`` route with one segment per binding emits plain
     RFC 2473 IPv6-in-IPv6 (no SRH) on kernels without ip6tnl.  Reverse tunnels stay in userspace."""
 
+    userspace_down = False
+
     def __init__(self, core, address: bytes, own: set[bytes], raw: RawSender, table: Table, log, home_iface: str) -> None:
         super().__init__(core, address, own, raw, table, log)
         self.home_iface = home_iface
@@ -310,17 +407,7 @@ class Seg6Plane(TunnelPlane):
             return True
         return False  # packets for RCoAs: the kernel route encapsulates them
 
-    def on_batch(self, iface: str, frames: list[bytes], other: Callable[[str, bytes], None]) -> None:
-        """Reverse tunnels in one loop; everything else to ``other`` (see :meth:`TunnelPlane.on_batch`)."""
-        own = self.own
-        for frame in frames:
-            try:
-                if len(frame) >= 54 and frame[20] == TUNNEL and frame[12:14] == _ETHERTYPE_IPV6 and frame[38:54] in own:
-                    self._reverse(frame)
-                else:
-                    other(iface, frame)
-            except Exception:  # noqa: BLE001 - the per-frame path meets it again and logs it
-                other(iface, frame)
+    # on_batch: TunnelPlane's, reverse tunnels only (userspace_down is False); everything else to ``other``
 
 
 IP6TNL_DEVICE = "hmip6tnl"  # the flow-based tunnel device of data_plane ip6tnl, one per network namespace
@@ -410,7 +497,7 @@ class Ip6tnlPlane(TunnelPlane):
             self.log("nft_error", error=str(exc).splitlines()[0], action="giving up for this binding")
 
     on_data = Seg6Plane.on_data  # reverse tunnels only; the kernel route encapsulates packets for RCoAs
-    on_batch = Seg6Plane.on_batch
+    userspace_down = False
 
 
 DATA_PLANES = ("userspace", "seg6", "ip6tnl")
@@ -493,19 +580,45 @@ def open_table(name: str, own: set[bytes], data_plane: str) -> Table:
     return table
 
 
+def link_next_hops(daemon, log) -> NextHops | None:
+    """Next hops on the daemon's packet sockets (:mod:`.nexthop`), their change notifications read by its event
+    loop; None (every forwarded packet through the raw socket) where rtnetlink is unavailable."""
+    links = getattr(daemon, "links", None)
+    if not links:
+        return None
+    try:
+        hops = NextHops(links)
+        readers = getattr(daemon, "readers", None)
+        if readers is None:
+            hops.close()
+            return None
+        readers[hops.subscribe()] = hops.on_readable
+    except OSError as exc:
+        log("next_hop_error", error=str(exc), effect="forwarded packets leave through the raw socket")
+        return None
+    if not hops.by_index:
+        hops.close()
+        return None
+    return hops
+
+
 def attach_plane(daemon, data_plane: str, core, address: bytes, own: set[bytes], table: Table, log,
-                 home_iface: str) -> TunnelPlane:
-    """The MAP's or HA's data plane by its configured name (one of :data:`DATA_PLANES`), wired into ``daemon``."""
+                 home_iface: str, link_send: bool = True) -> TunnelPlane:
+    """The MAP's or HA's data plane by its configured name (one of :data:`DATA_PLANES`), wired into ``daemon``;
+    ``link_send``: forwarded packets leave on the daemon's packet sockets where the next hop is known."""
     if data_plane == "seg6":
         plane: TunnelPlane = Seg6Plane(core, address, own, daemon.raw, table, log, home_iface)
     elif data_plane == "ip6tnl":
         plane = Ip6tnlPlane(core, address, own, daemon.raw, table, log)
     else:
         plane = TunnelPlane(core, address, own, daemon.raw, table, log)
+    if link_send:
+        plane.hops = link_next_hops(daemon, log)
     daemon.on_action, daemon.on_data = plane.on_action, plane.on_data
     daemon.on_batch = plane.on_batch
     daemon.staged = plane  # intercept-set changes batched into nft transactions, sends held until applied
-    daemon.extra_state = lambda: {"dataplane": data_plane, "dataplane_counters": dict(plane.counters)}
+    daemon.extra_state = lambda: {"dataplane": data_plane, "dataplane_counters": dict(plane.counters),
+                                  "next_hops": None if plane.hops is None else dict(plane.hops.counters)}
     if data_plane != "userspace":  # the kernel forwards the bulk traffic: no copy of each packet to the daemon
         for name, link in daemon.links.items():
             try:
@@ -517,5 +630,7 @@ def attach_plane(daemon, data_plane: str, core, address: bytes, own: set[bytes],
 
 def close_plane(plane: TunnelPlane) -> None:
     """At exit: remove the kernel routes (and device) a kernel data plane installed."""
+    if plane.hops is not None:
+        plane.hops.close()
     if isinstance(plane, (Seg6Plane, Ip6tnlPlane)):
         plane.flush()

@@ -67,6 +67,10 @@ def test_the_daemon_forwarded_what_arrived(run) -> None:
     assert rows["seg6_up"]["dut_counters"]["reverse_forwarded"] >= rows["seg6_up"]["ok"]
     for key in ("seg6_down", "seg6home_down"):
         assert rows[key]["dut_counters"]["tunnelled"] == 0, key
+    # the bench's neighbours are permanent: the daemon sent on its packet sockets (cached next hops), no error
+    for key in ("userspace_down", "userspace_up", "seg6_up"):
+        counters = rows[key]["dut_counters"]
+        assert counters["link_sent"] >= rows[key]["ok"] and counters["link_send_errors"] == 0, (key, counters)
     for reg in doc["registration"]:
         for plane in ("userspace", "seg6"):
             assert reg[plane]["accepted"] == reg[plane]["daemon_bindings"] == BINDINGS
