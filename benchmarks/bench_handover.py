@@ -1,7 +1,7 @@
 """``hmipv6ct bench handover``: intra-domain handover of the reference mobile node, HMIPv6 against plain Mobile IPv6.
 
-    hmipv6ct bench handover [--moves 20] [--cns 1,5,10] [--delay-ms 50] [--map-delay-ms 1] [--rate 100]
-                            [--interval 1.0] [--json FILE] [--out DIR]
+    hmipv6ct bench handover [--moves 20] [--cns 1,5,10] [--delay-ms 50] [--map-delay-ms 1] [--rate 1000]
+                            [--rate-per-cn R] [--interval 1.0] [--json FILE] [--out DIR]
 
 Topology (generated, written to ``DIR/testbed.yaml``; the netns backend builds it)::
 
@@ -22,8 +22,12 @@ The forwarder's own lateness and ping round trips across it (against an undelaye
 For each N in ``--cns`` and each mode (``hmipv6``: the reference MN as is; ``mipv6``: the same daemon with
 ``hmipv6: false``, i.e. MAP options ignored, plain RFC 6275 with route optimisation) the MN daemon is (re)started with
 CN1..CNn as its correspondents and must be registered (MAP, HA and a bound route-optimisation binding with every CN)
-before anything is measured.  Each CN then sends a UDP flow to the home address at ``--rate`` datagrams per second
-(through its reference CN daemon, so route optimisation applies); the mobile node's port is moved between AR1 and
+before anything is measured.  Each CN then sends a UDP flow to the home address (through its reference CN daemon,
+so route optimisation applies); ``--rate`` is the aggregate rate of all N flows, split evenly (default 1000/s: N=1
+sends 1000/s, N=10 100/s each), the flows staggered so that together they form one stream with a send slot every
+1/rate (1 ms): the aggregate's interruption has the same ~1 ms resolution at every N, the per-flow figures N/rate,
+and the load on the MN's and the CNs' userspace data planes stays the same (``--rate-per-cn`` instead fixes each
+flow's rate); the mobile node's port is moved between AR1 and
 AR2 (same MAP), one move every ``--interval`` seconds, until ``--moves`` moves have been completed by the MN (its
 control socket shows the new LCoA registered by a new BU); a move the MN did not react to (e.g. a carrier flap it
 missed) is reported and replaced, up to 1.5 x ``--moves`` moves in all.  An observer in the MN's namespace records the
@@ -78,13 +82,19 @@ class Params:
     cns: tuple[int, ...] = (1, 5, 10)
     delay_ms: float = 50.0
     map_delay_ms: float = 1.0
-    rate: float = 100.0  # datagrams per second per CN (N x rate through the MN daemon's userspace data plane)
+    rate: float = 1000.0  # aggregate datagrams per second of all N flows, split evenly (each CN: rate / N)
+    rate_per_cn: float | None = None  # instead: each CN sends this many (aggregate N x rate_per_cn)
     interval: float = 1.0  # seconds between moves
     warmup: float = 1.0  # seconds of flow before the first move
     modes: tuple[str, ...] = MODES
     seed: int = 1
     pings: int = 50
     keep_raw: Path | None = None  # copy the observer's and the flow source's raw files here
+
+
+def flow_rate(params: Params, n: int) -> float:
+    """Datagrams per second of each of the ``n`` CN flows."""
+    return params.rate_per_cn if params.rate_per_cn else params.rate / n
 
 
 class BenchError(RuntimeError):
@@ -347,7 +357,7 @@ def run_config(tb, procs: Procs, mode: str, n: int, params: Params, rng: random.
     sender = procs.start(None, ["-m", "benchmarks.handover_agents", "send",
                                 "--netns", ",".join(tb.netns_of(f"cn{i}") for i in range(1, n + 1)),
                                 "--src", ",".join(cns), "--dst", home, "--port", str(PORT),
-                                "--rate", f"{params.rate:g}", "--out", str(send_file), "--realtime"],
+                                "--rate", repr(flow_rate(params, n)), "--out", str(send_file), "--realtime"],
                          f"sender {mode} {n}")
     cpu_nodes = ["mn", "map1"] + [f"cn{i}" for i in range(1, n + 1)]
     cpu_before, cpu_t0 = daemon_cpu(tb, cpu_nodes), time.monotonic()
@@ -370,7 +380,7 @@ def run_config(tb, procs: Procs, mode: str, n: int, params: Params, rng: random.
         res = tb.attach("mn", target)
         moves.append({"index": len(moves), "to": target, "link": res.link, "down": res.link_down, "up": res.link_up})
         target = "ar1" if target == "ar2" else "ar2"
-        next_at += params.interval + rng.uniform(0, 1 / params.rate)  # the moves' phase against the flows varies
+        next_at += params.interval + rng.uniform(0, 1 / flow_rate(params, n))  # the moves' phase against the flows
     procs.stop(sender)
     t_end = time.time()
     cpu_after, cpu_span = daemon_cpu(tb, cpu_nodes), time.monotonic() - cpu_t0
@@ -396,19 +406,29 @@ def run_config(tb, procs: Procs, mode: str, n: int, params: Params, rng: random.
     sent_doc = json.loads(send_file.read_text())
     sent = [f["sent"] for f in sent_doc["flows"]]
     roles = {MAP_ADDRESS: "map", HA_ADDRESS: "ha", **{c: "cn" for c in cns}}
+    slot = 1 / (n * flow_rate(params, n))
     result = analyse(mode, moves, observed, sent, roles, MAP_ADDRESS,
-                     echo_rtt=echo["avg"] / 1e3 if echo["avg"] is not None else None, end=t_end, mn_log=log_events)
+                     echo_rtt=echo["avg"] / 1e3 if echo["avg"] is not None else None, end=t_end, mn_log=log_events,
+                     slot=slot, stalls=sent_doc.get("stalls", ()), stall_threshold=sent_doc.get("stall_threshold", 0.0))
     captured = count_sent(observed["events"], roles, t_before, t_after)
     daemon = {k: after[k] - before[k] for k in after}
     result.update({
         "n_cns": n, "echo_mn_map": echo, "cpu": cpu, "send_errors": sum(f["send_errors"] for f in sent_doc["flows"]),
+        "flow_rate": flow_rate(params, n), "aggregate_rate": n * flow_rate(params, n),
+        "sender": {"realtime": sent_doc.get("realtime"), "lateness_max_ms": round(1e3 * sent_doc.get("lateness_max", 0), 3),
+                   "stall_threshold_ms": 1e3 * sent_doc.get("stall_threshold", 0.0),
+                   "stalls": len(sent_doc.get("stalls", ())),
+                   "sends": sum(f["sent"] + f["send_errors"] for f in sent_doc["flows"])},
         "observer_counts": observed["counts"], "carrier_events": len(observed["carrier"]),
         "cross_check": {"daemon": daemon, "captured": {k: captured.get(k, 0) for k in daemon},
                         "equal": all(captured.get(k, 0) == v for k, v in daemon.items())},
     })
     s = result["summary"]
-    progress(f"{mode} N={n}: {s['measured']}/{s['moves']} moves measured, interruption median "
-             f"{_fmt(s['interruption_ms'].get('median'))} ms, lost/move {_fmt(s['lost_per_move'].get('mean'))}, "
+    ca = s["criterion_agg"]
+    progress(f"{mode} N={n}: {s['measured']}/{s['moves']} moves measured, interruption median per flow "
+             f"{_fmt(s['interruption_ms'].get('median'))} ms (resolution {_fmt(s['flow_interval_ms'])}), aggregate "
+             f"{_fmt(s['agg_interruption_ms'].get('median'))} ms (slot {_fmt(s['slot_ms'], '.2f')}), 1.1x: "
+             f"{ca['ok']} ok/{ca['unresolved']} unresolved/{ca['fail']} fail, lost/move {_fmt(s['lost_per_move'].get('mean'))}, "
              f"signalling/move {_fmt(s['mobility_sent_per_move'].get('mean'))}, counters "
              f"{'match' if result['cross_check']['equal'] else 'DIFFER'}")
     return result
@@ -503,7 +523,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--delay-ms", type=float, default=d.delay_ms, help="one-way delay to the HA and CNs (default 50)")
     p.add_argument("--map-delay-ms", type=float, default=d.map_delay_ms,
                    help="one-way delay between the MAP and its ARs (default 1; 0: undelayed)")
-    p.add_argument("--rate", type=float, default=d.rate, help="datagrams per second per CN (default 100)")
+    p.add_argument("--rate", type=float, default=d.rate,
+                   help="aggregate datagrams per second of all CN flows, split evenly across the N CNs (default 1000)")
+    p.add_argument("--rate-per-cn", type=float, default=None,
+                   help="instead of --rate: datagrams per second of each CN (aggregate N x this)")
     p.add_argument("--interval", type=float, default=d.interval, help="seconds between moves (default 1.0)")
     p.add_argument("--modes", default=",".join(d.modes), help="hmipv6,mipv6 (default both)")
     p.add_argument("--seed", type=int, default=d.seed)
@@ -514,7 +537,7 @@ def main(argv: list[str] | None = None) -> int:
                                             "(default reports/bench/handover-<time>/)")
     args = p.parse_args(argv)
     modes = tuple(m for m in args.modes.split(",") if m)
-    if args.moves < 1 or args.rate <= 0 or args.interval <= 0 or args.delay_ms < 0 or args.map_delay_ms < 0:
+    if args.moves < 1 or args.rate <= 0 or (args.rate_per_cn is not None and args.rate_per_cn <= 0) or args.interval <= 0 or args.delay_ms < 0 or args.map_delay_ms < 0:
         p.error("--moves >= 1, --rate > 0, --interval > 0, delays >= 0")
     if not modes or set(modes) - set(MODES):
         p.error("--modes: hmipv6 and/or mipv6")
@@ -522,7 +545,7 @@ def main(argv: list[str] | None = None) -> int:
         print("hmipv6ct bench handover: needs root (network namespaces, AF_PACKET)", file=sys.stderr)
         return 2
     params = Params(moves=args.moves, cns=args.cns, delay_ms=args.delay_ms, map_delay_ms=args.map_delay_ms,
-                    rate=args.rate, interval=args.interval, modes=modes, seed=args.seed)
+                    rate=args.rate, rate_per_cn=args.rate_per_cn, interval=args.interval, modes=modes, seed=args.seed)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     out_dir = args.out or BENCH_DIR / f"handover-{stamp}"
     if args.keep_raw:

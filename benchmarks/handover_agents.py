@@ -5,8 +5,11 @@
 
 ``send``: one UDP socket per correspondent, created inside that correspondent's namespace (so its kernel route to
 the home address -- the reference CN daemon's route optimisation through its TUN device -- applies) and bound to its
-address; flow *i* sends datagram *k* at ``start + (k + i/N) / rate`` (flows staggered).  Payload: magic, flow id,
-sequence number, send time.  At SIGTERM it writes ``{"flows": [{"flow", "src", "sent"}], "started", "rate"}``.
+address; flow *i* sends datagram *k* at ``start + (k + i/N) / rate`` (``rate`` per flow; flows staggered, so the
+N flows together form one evenly spaced stream of ``N x rate`` datagrams/s, send slot ``k*N + i``).  Payload: magic,
+flow id, sequence number, send time.  At SIGTERM it writes ``{"flows": [{"flow", "src", "sent"}], "started", "rate",
+"stalls", "lateness_max"}``: ``stalls`` lists ``(due, late)`` of every datagram sent more than ``STALL`` seconds after its
+slot (the pacing error that widens the measurement's sampling interval), ``lateness`` the max over all datagrams.
 
 ``observe`` (inside the mobile node's namespace): a UDP socket on ``[::]:P`` records every datagram's flow, sequence
 number and kernel receive time; an AF_PACKET socket on the mobile node's interface records, with kernel timestamps,
@@ -40,6 +43,8 @@ PACKET_OUTGOING = 4
 RTMGRP_LINK = 1
 RTM_NEWLINK = 16
 IFF_LOWER_UP = 0x10000
+STALL = 0.0002  # a send later than this behind its slot is recorded (due, late)
+MAX_STALLS = 50_000
 
 # Mobility Header types (RFC 6275 §6.1) and the ICMPv6 types kept
 MH_NAMES = {0: "brr", 1: "hoti", 2: "coti", 3: "hot", 4: "cot", 5: "bu", 6: "ba", 7: "be"}
@@ -169,26 +174,41 @@ def run_send(netns_names: list[str], sources: list[str], dst: str, port: int, ra
     sent = [0] * n
     errors = [0] * n
     started = time.time() + 0.05
-    _install_stop()
+    stalls: list[tuple[float, float]] = []
+    worst = 0.0
+    # SIGTERM/SIGINT only set a flag, checked before each send: an exception raised between a successful sendto()
+    # and the count's increment would leave a datagram received but not counted as sent
+    stop = [False]
+
+    def _flag(signum: int, frame: object) -> None:
+        stop[0] = True
+
+    signal.signal(signal.SIGTERM, _flag)
+    signal.signal(signal.SIGINT, _flag)
     print("ready", flush=True)
     k = 0
     try:
-        while True:
+        while not stop[0]:
             for i, s in enumerate(socks):
+                if stop[0]:
+                    break
                 due = started + (k + i / n) / rate
                 wait = due - time.time()
                 if wait > 0:
                     time.sleep(wait)
+                late = time.time() - due
+                if late > STALL and len(stalls) < MAX_STALLS:
+                    stalls.append((round(due, 6), round(late, 6)))
+                worst = max(worst, late)
                 try:
                     s.sendto(payload(i, k, time.time()), (dst, port))
                     sent[i] += 1
                 except OSError:
                     errors[i] += 1  # not sent: not counted as sent (e.g. no route for a moment)
             k += 1
-    except Stop:
-        pass
     finally:
-        out.write_text(json.dumps({"started": started, "rate": rate, "realtime": rt, "flows": [
+        out.write_text(json.dumps({"started": started, "rate": rate, "realtime": rt, "stall_threshold": STALL,
+                                   "stalls": stalls, "lateness_max": worst, "flows": [
             {"flow": i, "src": src, "sent": sent[i], "send_errors": errors[i]} for i, src in enumerate(sources)]}))
 
 

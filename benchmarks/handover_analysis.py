@@ -16,6 +16,16 @@ Definitions, per move *i* (window: from its carrier loss to the next move's):
   robust against datagrams the MN's own data plane delivers a few ms late: from the last datagram received before
   the break to the first received that was *sent* after it, the longest time without an arrival (see
   :func:`flow_gap`); the move's figure is the mean over its flows (``interruption_max``: the slowest flow);
+* ``agg_interruption``: the same on the aggregate of all CN->MN flows (one stream of ``N x`` the per-flow rate, slot
+  ``k * N + f``): the MN's longest silence from the last datagram of any flow before the break to the first datagram
+  of any flow sent after it.  The MAP's tunnel switch is shared by every CN, so this is the HMIPv6 handover's
+  interruption at the aggregate's sampling interval ``slot`` instead of a flow's ``N x slot``;
+* ``resolution``: the bound on its sampling error.  The measurement is never shorter than the true outage (it runs
+  from a datagram delivered before the outage to one delivered after it) and exceeds it by less than the send
+  interval after the last datagram plus the one before the first, i.e. ``2 x (slot + sender lateness)``, the
+  lateness being the worst the flow source recorded for slots in the gap (at least its recording threshold);
+* ``verdict_agg``: ``ok`` when ``agg_interruption <= 1.1 x predicted`` (then the true interruption is too),
+  ``fail`` when ``agg_interruption - resolution > 1.1 x predicted``, else ``unresolved`` (within the resolution);
 * ``lost`` of a flow: sequence numbers between the last datagram before the break and that first datagram sent
   after it that never arrived;
 * ``detection``: break to the first Router Advertisement received after the attach (L2 outage + RS/RA exchange);
@@ -79,12 +89,13 @@ def flow_gap(times: Sequence[float], seqs: Sequence[int], sent_at: Sequence[floa
     if j >= len(times) or times[j] >= t_end:
         return None
     out: dict[str, Any] = {"resume": times[j], "seq_resume": seqs[j], "last": None, "seq_last": -1,
-                           "interruption": None, "gap_start": None, "gap_end": None}
+                           "interruption": None, "gap_start": None, "gap_end": None, "sent_start": None,
+                           "sent_end": None}
     if last is None:
         return out
     width, k = max((times[k + 1] - times[k], k) for k in range(last, j)) if j > last else (0.0, j)
     out.update(last=times[last], seq_last=top[last], interruption=width, gap_start=times[k],
-               gap_end=times[min(k + 1, j)])
+               gap_end=times[min(k + 1, j)], sent_start=sent_at[k], sent_end=sent_at[min(k + 1, j)])
     return out
 
 
@@ -152,10 +163,14 @@ def log_span(log: Sequence[tuple[float, str]], first: str, then: str, start: flo
 
 def analyse(mode: str, moves: Sequence[dict[str, Any]], observed: dict[str, Any], sent: Sequence[int],
             roles: dict[str, str], map_address: str, echo_rtt: float | None = None,
-            end: float | None = None, mn_log: Sequence[tuple[float, str]] = ()) -> dict[str, Any]:
+            end: float | None = None, mn_log: Sequence[tuple[float, str]] = (), slot: float | None = None,
+            stalls: Sequence[Sequence[float]] = (), stall_threshold: float = 0.0) -> dict[str, Any]:
     """Per-move records and the configuration's summary (see the module docstring).  ``mn_log``: the MN daemon's
     log events ``(ts, event)``; ``addr_config`` is then its time from ``router_selected`` to ``lcoa_formed`` (the
-    kernel address and nftables updates it carries out before the BU leaves)."""
+    kernel address and nftables updates it carries out before the BU leaves).  ``slot``: the aggregate send
+    interval (flow *f*'s datagram *k* is the aggregate stream's slot ``k * N + f``); ``stalls``: the sender's
+    ``(due, late)`` for sends more than ``stall_threshold`` behind their slot -- together they bound the sampling
+    error of the aggregate interruption (``resolution``)."""
     mn_log = sorted(mn_log)
     events = sorted(observed["events"], key=lambda e: e[0])
     carrier = sorted(observed["carrier"], key=lambda c: c[0])
@@ -170,6 +185,17 @@ def analyse(mode: str, moves: Sequence[dict[str, Any]], observed: dict[str, Any]
     seqs = [[a[1] for a in arr] for arr in by_flow]
     sent_at = [[a[2] for a in arr] for arr in by_flow]
     top = [list(itertools.accumulate(s, max)) for s in seqs]
+    # the aggregate of all CN->MN flows: one stream, slot k * N + f (every flow crosses the same MAP tunnel switch)
+    agg = sorted((a[0], a[1] * n_flows + f, a[2]) for f, arr in enumerate(by_flow) for a in arr)
+    agg_times, agg_slots, agg_sent = [a[0] for a in agg], [a[1] for a in agg], [a[2] for a in agg]
+    agg_top = list(itertools.accumulate(agg_slots, max))
+    stalls = sorted((float(d), float(late)) for d, late in stalls)
+    stall_due = [d for d, _ in stalls]
+    agg_pending: int | None = None
+    # transit jitter: change of the one-way delay between consecutive datagrams of the aggregate that arrived at
+    # most 5 slots apart (the resolution assumes neighbouring datagrams take equally long; this shows how far not)
+    jitter = [abs((agg_times[k + 1] - agg_sent[k + 1]) - (agg_times[k] - agg_sent[k])) for k in range(len(agg) - 1)
+              if slot and agg_times[k + 1] - agg_times[k] <= 5 * slot]
     received = [set(s) for s in seqs]
     end = end if end is not None else max((e[0] for e in events), default=0.0)
     ha = next((a for a, r in roles.items() if r == "ha"), None)
@@ -203,6 +229,19 @@ def analyse(mode: str, moves: Sequence[dict[str, Any]], observed: dict[str, Any]
                 gaps[f].append((lo, hi))
                 rec.update(g, lost=lost)
             flows.append(rec)
+        ga = flow_gap(agg_times, agg_slots, agg_sent, agg_top, t_break, w_end, agg_pending)
+        if ga is None:
+            if agg_pending is None:
+                k = bisect.bisect_left(agg_times, t_break)
+                agg_pending = k - 1 if k > 0 else None
+        else:
+            agg_pending = None
+        agg_int = ga["interruption"] if ga else None
+        resolution = None
+        if agg_int is not None and slot:
+            lo, hi = bisect.bisect_left(stall_due, ga["sent_start"]), bisect.bisect_right(stall_due, ga["sent_end"])
+            late = max([stall_threshold] + [late for _, late in stalls[lo:hi]])
+            resolution = 2 * (slot + late)
         ra = _first(events, "in", "icmp:ra", t_attach, w_end)
         rs = _first(events, "out", "icmp:rs", t_break, w_end)
         bu_map = exchange(events, map_address, t_break, w_end)
@@ -230,6 +269,10 @@ def analyse(mode: str, moves: Sequence[dict[str, Any]], observed: dict[str, Any]
             "addr_config": log_span(mn_log, "router_selected", "lcoa_formed", t_break, w_end),
             "bu_to_first": statistics.fmean(after) - (first_bu[0] - t_break) if first_bu and after else None,
             "flows": flows, "resumed": len(inter) == n_flows,
+            # the aggregate stream: the MN's silence across the move whatever CN a datagram came from
+            "agg_interruption": agg_int, "resolution": resolution,
+            "agg_pre": t_break - ga["gap_start"] if agg_int is not None else None,
+            "agg_bu_to_first": ga["gap_end"] - first_bu[0] if agg_int is not None and first_bu else None,
             # the MN reacted to the move: it registered the new care-of address (MAP in HMIPv6, HA in MIPv6)
             "registered": (bu_map if mode == "hmipv6" else bu_ha) is not None,
             "settled": m.get("settled"),
@@ -245,6 +288,9 @@ def analyse(mode: str, moves: Sequence[dict[str, Any]], observed: dict[str, Any]
             rec[f"predicted{key}"] = pred
             rec[f"ratio{key}"] = (rec["interruption"] / pred) if pred and rec["interruption"] is not None else None
             rec[f"ok{key}"] = None if rec[f"ratio{key}"] is None else rec[f"ratio{key}"] <= CRITERION
+        for key, pred in (("agg", rec["predicted"]), ("agg_echo", rec["predicted_echo"])):
+            rec[f"ratio_{key}"] = agg_int / pred if pred and agg_int is not None else None
+            rec[f"verdict_{key}"] = verdict(agg_int, pred, resolution)
         # what-if: without the MN's kernel address/nftables updates before the BU (an implementation cost)
         ac = rec["addr_config"]
         rec["ratio_wo_addr"] = ((rec["interruption"] - ac) / rec["predicted"]
@@ -262,11 +308,36 @@ def analyse(mode: str, moves: Sequence[dict[str, Any]], observed: dict[str, Any]
                            "duplicates": len(seqs[f]) - len(received[f]),
                            "lost_in_moves": len(in_moves), "lost_tail": len(tail), "lost_other": len(other),
                            "lost_other_seqs": other[:50]})
-    return {"mode": mode, "moves": records, "accounting": accounting, "summary": summarise(mode, records, accounting)}
+    return {"mode": mode, "moves": records, "accounting": accounting, "summary": {**summarise(mode, records, accounting, slot),
+                                                                          "transit_jitter_ms": describe(jitter, 1e3)}}
 
 
-def summarise(mode: str, records: Sequence[dict[str, Any]], accounting: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def verdict(interruption: float | None, predicted: float | None, resolution: float | None) -> str | None:
+    """``ok`` when the measured interruption (never shorter than the true one: it runs from a datagram received
+    before the outage to one received after it) is within ``CRITERION x predicted``; ``fail`` when even the
+    measurement minus its whole sampling error (``resolution``) exceeds it; else ``unresolved``."""
+    if interruption is None or not predicted:
+        return None
+    if interruption <= CRITERION * predicted:
+        return "ok"
+    if resolution is not None and interruption - resolution > CRITERION * predicted:
+        return "fail"
+    return "unresolved"
+
+
+def _verdicts(measured: Sequence[dict[str, Any]], key: str) -> dict[str, int]:
+    out = {"ok": 0, "unresolved": 0, "fail": 0}
+    for r in measured:
+        if r.get(key) is not None:
+            out[r[key]] += 1
+    out["checked"] = sum(out.values())
+    return out
+
+
+def summarise(mode: str, records: Sequence[dict[str, Any]], accounting: Sequence[dict[str, Any]],
+              slot: float | None = None) -> dict[str, Any]:
     ms = 1e3
+    n_flows = len(accounting)
     measured = [r for r in records if r["resumed"] and r["registered"] and r["interruption"] is not None]
     kinds = sorted({k for r in records for k in r["signalling"]})
     checked = [r for r in measured if r["ok"] is not None]
@@ -280,6 +351,17 @@ def summarise(mode: str, records: Sequence[dict[str, Any]], accounting: Sequence
         "not_resumed": sum(1 for r in records if not r["resumed"]),
         "interruption_ms": describe((r["interruption"] for r in measured), ms),
         "interruption_max_ms": describe((r["interruption_max"] for r in measured), ms),
+        # sampling: the aggregate stream's send interval and one flow's (the per-flow figures' resolution)
+        "slot_ms": None if slot is None else slot * ms,
+        "flow_interval_ms": None if slot is None else slot * n_flows * ms,
+        "agg_interruption_ms": describe((r["agg_interruption"] for r in measured), ms),
+        "resolution_ms": describe((r["resolution"] for r in measured), ms),
+        "agg_pre_ms": describe((r["agg_pre"] for r in measured), ms),
+        "agg_bu_to_first_ms": describe((r["agg_bu_to_first"] for r in measured), ms),
+        "ratio_agg": describe(r["ratio_agg"] for r in measured),
+        "criterion_agg": _verdicts(measured, "verdict_agg"),
+        "ratio_agg_echo": describe(r["ratio_agg_echo"] for r in measured),
+        "criterion_agg_echo": _verdicts(measured, "verdict_agg_echo"),
         "lost_per_move": describe(r["lost"] for r in measured),
         "mobility_sent_per_move": describe(r["mobility_sent"] for r in measured),
         "signalling_per_move": {k: statistics.fmean(r["signalling"].get(k, 0) for r in measured) for k in kinds}

@@ -1,5 +1,6 @@
 """CI smoke of ``hmipv6ct bench handover`` (``benchmarks/bench_handover.py``): two moves with one correspondent, in
-HMIPv6 and in plain MIPv6 mode, through the command line.  Asserts only that the measurement is complete and
+HMIPv6 and in plain MIPv6 mode, through the command line, with two correspondents sharing an aggregate rate (so the
+aggregate-stream figures are exercised).  Asserts only that the measurement is complete and
 consistent -- every move measured, every datagram accounted for, the signalling captured equal to the mobile node
 daemon's own counters, the delay element forwarding everything it received, the report written -- never a time."""
 
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], dict, Path]:
     out = tmp_path_factory.mktemp("handover")
     proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_handover", "--moves", "2", "--cns", "1", "--rate", "100",
+        [sys.executable, "-m", "benchmarks.bench_handover", "--moves", "2", "--cns", "2", "--rate", "400",
          "--interval", "0.8", "--json", str(out / "result.json"), "--out", str(out / "report")],
         cwd=ROOT, capture_output=True, text=True, timeout=150)
     print(proc.stdout[-4000:], proc.stderr[-4000:])
@@ -37,7 +38,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedP
 def test_cli_completes_and_writes_the_result(run) -> None:
     proc, doc, out = run
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert doc["benchmark"] == "handover" and doc["params"]["moves"] == 2 and doc["params"]["cns"] == [1]
+    assert doc["benchmark"] == "handover" and doc["params"]["moves"] == 2 and doc["params"]["cns"] == [2]
     assert doc["machine"]["cpus"] and "loadavg" in doc["machine"]
     assert doc["complete"] is True
     assert "hmipv6ct bench handover" in proc.stdout and "counters" in proc.stdout
@@ -51,15 +52,23 @@ def test_cli_completes_and_writes_the_result(run) -> None:
 @pytest.mark.netns
 def test_every_move_and_datagram_is_accounted_for(run) -> None:
     _, doc, _ = run
-    assert {(c["mode"], c["n_cns"]) for c in doc["configs"]} == {("hmipv6", 1), ("mipv6", 1)}
+    assert {(c["mode"], c["n_cns"]) for c in doc["configs"]} == {("hmipv6", 2), ("mipv6", 2)}
     for c in doc["configs"]:
         s = c["summary"]
         assert s["measured"] >= 2, (c["mode"], s)
         measured = [m for m in c["moves"] if m["resumed"] and m["registered"] and m["interruption"] is not None]
         assert len(measured) == s["measured"]
-        for m in measured:  # each measured move has all its parts
+        for m in measured:  # each measured move has all its parts, per flow and on the aggregate of the flows
             assert m["detection"] is not None and m["first_bu"] is not None and m["lost"] is not None
-            assert all(v is not None for v in m["flow_interruptions_ms"])
+            assert len(m["flow_interruptions_ms"]) == 2 and all(v is not None for v in m["flow_interruptions_ms"])
+            assert m["agg_interruption"] is not None and m["resolution"] is not None and m["resolution"] > 0
+            assert m["verdict_agg" if c["mode"] == "hmipv6" else "verdict_agg_echo"] in ("ok", "unresolved", "fail")
+        # the rate is the aggregate, split evenly; the per-N criterion counts every measured move once
+        assert c["flow_rate"] == 200 and c["aggregate_rate"] == 400
+        assert s["slot_ms"] == 2.5 and s["flow_interval_ms"] == 5.0
+        crit = s["criterion_agg" if c["mode"] == "hmipv6" else "criterion_agg_echo"]
+        assert crit["ok"] + crit["unresolved"] + crit["fail"] == crit["checked"] == s["measured"]
+        assert c["sender"]["sends"] == s["sent"] + c["send_errors"]
         for a in c["accounting"]:
             assert a["sent"] > 0 and a["received"] > 0
             assert a["sent"] == a["received"] + a["lost_in_moves"] + a["lost_other"] + a["lost_tail"]
