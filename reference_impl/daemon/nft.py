@@ -25,8 +25,14 @@ class NftError(RuntimeError):
     pass
 
 
+NFT_TIMEOUT = 10.0  # s: an nft run still going after this is ended (by its PID) and counted as failed
+
+
 def _nft(script: str) -> None:
-    proc = subprocess.run(["nft", "-f", "-"], input=script, text=True, capture_output=True)
+    try:
+        proc = subprocess.run(["nft", "-f", "-"], input=script, text=True, capture_output=True, timeout=NFT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise NftError(f"nft did not finish within {NFT_TIMEOUT:g} s (ended)\n--- script ---\n{script}") from None
     if proc.returncode != 0:
         raise NftError(f"nft failed: {proc.stderr.strip()}\n--- script ---\n{script}")
 
@@ -60,6 +66,11 @@ class Transaction:
         """Readable once nft has exited (its error output closed)."""
         assert self.proc.stderr is not None
         return self.proc.stderr.fileno()
+
+    def abandon(self) -> None:
+        """End an nft run that does not finish (the daemon's own child, by its PID); :meth:`Table.finish_flush`
+        then retries its changes one by one, each with :data:`NFT_TIMEOUT`."""
+        self.proc.kill()
 
 
 class Table:

@@ -44,6 +44,7 @@ from .linkio import RECV_BATCH, LinkSocket, RawSender
 
 MAX_BATCH = 64  # frames read from one socket before the loop looks at timers again
 COMMIT_AFTER = 0.02  # s: while frames keep coming, staged changes and held sends wait this long at most
+COMMIT_DEADLINE = 10.0  # s: a started commit still running after this is abandoned (logged), what it held sent
 LOG_BURST = 20  # log lines per second and per flood-prone event; the rest are counted, not written
 FLOOD_EVENTS = frozenset({"decode_error", "internal_error", "encode_error", "send_error", "bad_link_dst",
                           "reverse_tunnel_rejected"})
@@ -113,6 +114,7 @@ class Daemon:
         self._held: list[Send | Callable[[], None]] = []
         self._hold_since: float | None = None  # when the loop first found sends held (see COMMIT_AFTER)
         self._inflight: tuple[Any, int] | None = None  # a started commit and how many held items wait for it
+        self._inflight_since = 0.0  # when that commit was started (monotonic; see COMMIT_DEADLINE)
         self._selector: selectors.BaseSelector | None = None
         self.raw = RawSender()
         self.control = ControlServer(control_path, self._control)
@@ -171,8 +173,26 @@ class Daemon:
             self._release(len(self._held))
             return
         self._inflight = (handle, len(self._held))
+        self._inflight_since = time.monotonic()
         if self._selector is not None:
             self._selector.register(handle, selectors.EVENT_READ, self._end_commit)
+
+    def check_commit_deadline(self, now: float) -> None:
+        """A started commit that has not finished within :data:`COMMIT_DEADLINE` (a hung nft) is abandoned: an
+        internal error is logged, the handle's ``abandon()`` ends it, and it is finished as a failed one -- the
+        sends it held go out instead of waiting for ever."""
+        if self._inflight is None or now - self._inflight_since < COMMIT_DEADLINE:
+            return
+        handle = self._inflight[0]
+        self.internal_error("commit", TimeoutError(f"staged changes still being applied after {COMMIT_DEADLINE:g} s: "
+                                                   "abandoned"))
+        abandon = getattr(handle, "abandon", None)
+        if abandon is not None:
+            try:
+                abandon()
+            except Exception as exc:  # noqa: BLE001
+                self.internal_error("commit", exc)
+        self._end_commit()
 
     def _end_commit(self) -> None:
         assert self._inflight is not None
@@ -295,6 +315,7 @@ class Daemon:
                 if holding and self._inflight is None and (
                         not events or time.monotonic() - self._hold_since >= COMMIT_AFTER):  # type: ignore[operator]
                     self._start_commit()
+                self.check_commit_deadline(time.monotonic())
         finally:
             try:
                 self.commit()  # what is staged and held, before the sockets close

@@ -171,3 +171,40 @@ def test_a_started_commit_releases_only_what_was_held_for_it(tmp_path, scripts) 
     finally:
         daemon.control.close()
         daemon.raw.close()
+
+
+def test_a_hung_transaction_is_abandoned_and_what_it_held_still_goes_out(tmp_path, scripts) -> None:
+    """A started nft run that never finishes must not hold the MAP's BAs for ever: after COMMIT_DEADLINE the
+    daemon ends it (by PID), logs an internal error, retries its changes one by one and sends what was held."""
+    table, events = nft.Table("t", []), []
+    daemon = _daemon(tmp_path, table, events)
+    ended: list[bool] = []
+    try:
+        daemon.dispatch(_ba_actions(w.ip6("2001:db8:f::1"), w.ip6("2001:db8:1::1")))
+        daemon._start_commit()
+        handle = daemon._inflight[0]
+
+        def kill() -> None:  # what Popen.kill does to a hung nft: it exits with a signal status
+            ended.append(True)
+            handle.proc.status = -9
+        handle.abandon = kill
+        started = daemon._inflight_since
+        daemon.check_commit_deadline(started + runner.COMMIT_DEADLINE / 2)
+        assert daemon._inflight is not None and not ended  # not yet
+        daemon.check_commit_deadline(started + runner.COMMIT_DEADLINE + 0.1)
+        assert ended and daemon._inflight is None
+        assert [f for e, f in events if e == "sent"] == [w.ip6("2001:db8:1::1")]
+        assert daemon.counters["internal_errors"] == 1 and table.installed == {"2001:db8:f::1"}  # retried alone
+    finally:
+        daemon.control.close()
+        daemon.raw.close()
+
+
+def test_a_hung_nft_run_is_an_error_naming_the_timeout(monkeypatch) -> None:
+    import subprocess
+
+    def hang(*args, **kw):
+        raise subprocess.TimeoutExpired(args[0], kw.get("timeout"))
+    monkeypatch.setattr(nft.subprocess, "run", hang)
+    with pytest.raises(nft.NftError, match="did not finish within"):
+        nft._nft("add element ip6 t intercept { 2001:db8::1 }\n")
