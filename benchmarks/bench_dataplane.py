@@ -83,16 +83,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import nth_address, stop_process, write_result
+from benchmarks.common import ROOT, lcoa, rcoa, stop_process, write_result
 from reference_impl.wire import ip6, mac
 
-ROOT = Path(__file__).resolve().parents[1]
 PROG = "hmipv6ct bench dataplane"
 
 # ------------------------------------------------------------------------------------------------- addressing
 CN_ADDR, MAP_CN_ADDR, MAP_ADDR, AR_ADDR = "2001:db8:dc::2", "2001:db8:dc::1", "2001:db8:4d::1", "2001:db8:4d::2"
 CN_PREFIX, MAP_PREFIX, LCOA_PREFIX = "2001:db8:dc::/64", "2001:db8:4d::/64", "2001:db8:4c::/64"
-RCOA_BASE, LCOA_BASE = "2001:db8:4d::1:0:0", "2001:db8:4c::1:0:0"
 SINK_DOWN, SINK_UP = "2001:db8:dc::dead", "2001:db8:4d::dead"  # the ceiling's frames, dropped at the MAP
 IF_CN, IF_MAP_CN, IF_MAP, IF_AR = "c0", "mc0", "ma0", "a0"
 MAC = {IF_CN: "02:dd:00:00:0c:01", IF_MAP_CN: "02:dd:00:00:0c:02", IF_MAP: "02:dd:00:00:4d:01",
@@ -116,17 +114,6 @@ BATCH = 64  # frames per sendmmsg
 RING_BLOCK = 1 << 20
 RING_TOV_MS = 20  # a partly filled ring block is handed to the receiver after this long
 DRAIN_IDLE = 0.4  # s without a new frame after the generator stopped: the trial is over
-
-
-_RCOA0, _LCOA0 = ip6(RCOA_BASE), ip6(LCOA_BASE)
-
-
-def rcoa(i: int) -> bytes:
-    return nth_address(_RCOA0, i)
-
-
-def lcoa(i: int) -> bytes:
-    return nth_address(_LCOA0, i)
 
 
 def eth(dst_if: str, src_if: str) -> bytes:

@@ -82,7 +82,7 @@ from typing import Any
 
 import yaml
 
-from benchmarks.common import nth_address, stop_process, write_result
+from benchmarks.common import ROOT, lcoa, rcoa, stop_process, write_result
 from harness.testbed import runstate
 from reference_impl.actions import Send
 from reference_impl.daemon import control
@@ -93,10 +93,8 @@ from reference_impl.wire import (
     ip6_prefix, mac,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 MAP_ADDR, GEN_ADDR, CN_ADDR, ECHO_DST = "2001:db8:4d::1", "2001:db8:4d::2", "2001:db8:cc::1", "2001:db8:4d::e"
 LCOA_PREFIX = "2001:db8:4c::/64"
-RCOA_BASE, LCOA_BASE = "2001:db8:4d::1:0:0", "2001:db8:4c::1:0:0"  # low 32 bits zero: index i goes there
 MAP_MAC, GEN_MAC = "02:4d:00:00:00:01", "02:4c:00:00:00:02"
 IF_MAP, IF_GEN = "m0", "g0"
 DAD_RETRANS = 1.0  # seconds: RetransTimer (RFC 4861 default), dad_transmits 1
@@ -121,17 +119,6 @@ _SWAP = struct.Struct("!6s6s10s16s16s")  # dst MAC, src MAC, IPv6 up to the addr
 _TOKEN = struct.Struct("!Q32x")
 _CKSEQ = struct.Struct("!HH")
 _TS = struct.Struct("=qq")
-
-
-_RCOA0, _LCOA0 = ip6(RCOA_BASE), ip6(LCOA_BASE)
-
-
-def rcoa(i: int) -> bytes:
-    return nth_address(_RCOA0, i)
-
-
-def lcoa(i: int) -> bytes:
-    return nth_address(_LCOA0, i)
 
 
 # --------------------------------------------------------------------------------------------------- frames

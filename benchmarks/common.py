@@ -7,6 +7,7 @@ writes one JSON document ``{"benchmark", "started", "finished", "params", "machi
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import platform
@@ -38,9 +39,20 @@ def machine() -> dict[str, Any]:
     return info
 
 
-def nth_address(base: bytes, i: int) -> bytes:
-    """The IPv6 address ``i`` above ``base`` (16 bytes each): the i-th RCoA, LCoA ... of a benchmark's population."""
-    return (int.from_bytes(base, "big") + i).to_bytes(16, "big")
+#: the bindings of ``bench map`` and ``bench dataplane``: RCoA i on the MAP's /64, LCoA i on 2001:db8:4c::/64 (the
+#: low 32 bits of each base are zero: the index goes there)
+RCOA_BASE, LCOA_BASE = "2001:db8:4d::1:0:0", "2001:db8:4c::1:0:0"
+_RCOA0, _LCOA0 = int(ipaddress.IPv6Address(RCOA_BASE)), int(ipaddress.IPv6Address(LCOA_BASE))
+
+
+def rcoa(i: int) -> bytes:
+    """The RCoA of binding ``i`` (16 bytes)."""
+    return (_RCOA0 + i).to_bytes(16, "big")
+
+
+def lcoa(i: int) -> bytes:
+    """The LCoA of binding ``i`` (16 bytes)."""
+    return (_LCOA0 + i).to_bytes(16, "big")
 
 
 def default_path(benchmark: str) -> Path:
