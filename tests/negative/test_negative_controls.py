@@ -28,9 +28,9 @@ RUNNER = Path(__file__).resolve().parent / "run_variant.py"
 DUT = {"map": "map1", "ar": "ar1", "mn": "mn"}
 
 
-def _testbed_with_variant(tmp_path: Path, name: str, role: str) -> Path:
+def _testbed_with_variant(tmp_path: Path, name: str, role: str, edition: str = "rfc4140") -> Path:
     doc = yaml.safe_load(paths.DEFAULT_TESTBED.read_text())
-    doc["nodes"][DUT[role]]["command"] = f"{{python}} {RUNNER} {name} --config {{config}}"
+    doc["nodes"][DUT[role]]["command"] = f"{{python}} {RUNNER} {name} --edition {edition} --config {{config}}"
     doc["dut"] = DUT[role]
     changes = TESTBED.get(name, {})
     doc["pics"] = {**(doc.get("pics") or {}), **changes.get("pics", {})}
@@ -42,22 +42,25 @@ def _testbed_with_variant(tmp_path: Path, name: str, role: str) -> Path:
     return path
 
 
-def run_variant(tmp_path: Path, name: str, role: str, suite: Path, test: str) -> subprocess.CompletedProcess:
-    """Run test purpose ``test`` of ``suite`` with variant ``name`` as the DUT (its own testbed, with its own
-    namespace prefix: several may run at once); the run directory is ``tmp_path / "run"``."""
-    testbed = _testbed_with_variant(tmp_path, name, role)
+def run_variant(tmp_path: Path, name: str, role: str, suite: Path, test: str,
+                edition: str = "rfc4140") -> subprocess.CompletedProcess:
+    """Run test purpose ``test`` of ``suite`` in ``edition`` with variant ``name`` (from that edition's registry) as
+    the DUT (its own testbed, with its own namespace prefix: several may run at once); the run directory is
+    ``tmp_path / "run"``."""
+    testbed = _testbed_with_variant(tmp_path, name, role, edition)
     return subprocess.run([sys.executable, "-m", "pytest", str(suite), f"--testbed={testbed}",
-                           f"--dut-role={role}", f"--run-dir={tmp_path / 'run'}", "-k", test, "-p", "no:cacheprovider",
-                           "-o", "addopts=", "-q"], capture_output=True, text=True, timeout=300, cwd=paths.ROOT)
+                           f"--dut-role={role}", f"--edition={edition}", f"--run-dir={tmp_path / 'run'}", "-k", test,
+                           "-p", "no:cacheprovider", "-o", "addopts=", "-q"],
+                          capture_output=True, text=True, timeout=300, cwd=paths.ROOT)
 
 
 def run_caught(tmp_path: Path, name: str, role: str, suite: Path, test: str, expected: str, requirement: str,
-               proc: subprocess.CompletedProcess | None = None) -> None:
-    """Run (unless ``proc`` is the finished run) test purpose ``test`` of ``suite`` with variant ``name`` as the
-    DUT; it must give ``expected`` naming ``requirement``, and the exit status must be non-zero exactly for a
-    FAIL."""
+               proc: subprocess.CompletedProcess | None = None, edition: str = "rfc4140") -> None:
+    """Run (unless ``proc`` is the finished run) test purpose ``test`` of ``suite`` in ``edition`` with variant
+    ``name`` as the DUT; it must give ``expected`` naming ``requirement``, and the exit status must be non-zero
+    exactly for a FAIL."""
     if proc is None:
-        proc = run_variant(tmp_path, name, role, suite, test)
+        proc = run_variant(tmp_path, name, role, suite, test, edition)
     run_dir = tmp_path / "run"
     doc = json.loads((run_dir / "results.json").read_text())
     judged = [r for r in doc["results"] if r["nodeid"].endswith(f"::{test}")]
