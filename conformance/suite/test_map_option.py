@@ -47,7 +47,8 @@ def test_originated_map_option(testbed, dut, tester, judge, edition) -> None:
                        as in 4; the preferred lifetime plays no part): with R clear the RCoA is formed from that
                        same /64 (INC-5), so the minimum of the two valid lifetimes is that one; with R set the RCoA
                        is allocated by the MAP (RFC 4877 §9, not observable here) and the option's value must not
-                       exceed it.                                                               RFC 5380 §5
+                       exceed it (not judged when that prefix never expires: no value could fail).
+                                                                                            RFC 5380 §5
                     (Recorded: Pref, R, valid lifetime, hop limit, router lifetime; the lifetimes read.  A device
                     without ``ip`` leaves judgement 4 out.)
     Reference:      base §5 "The length of the option and MUST be set to 3."; "A Distance value of Zero MUST
@@ -102,9 +103,12 @@ def test_originated_map_option(testbed, dut, tester, judge, edition) -> None:
         if isinstance(lifetimes, tuple):
             valid = lifetimes[0]
             slack = time.time() - ra.time + 2.0
-            if opt.R:  # the RCoA's prefix is the MAP's allocation (RFC 4877 §9): only the MAP's own bound is known
-                ok = valid == INFINITE or opt.validlifetime <= valid + slack
-                rule = "at most"
+            if opt.R and valid == INFINITE:  # no bound known: any value would pass, so nothing is judged
+                judge.record("valid_lifetime_not_judged", "R set (the RCoA's prefix is the MAP's allocation, RFC 4877 "
+                             "§9, not observable) and the MAP address's prefix never expires: no value could fail")
+                return
+            if opt.R:  # only the MAP's own bound is known
+                ok, rule = opt.validlifetime <= valid + slack, "at most"
             elif valid == INFINITE:
                 ok, rule = opt.validlifetime == INFINITE, "equal to"
             else:
