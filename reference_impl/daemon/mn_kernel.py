@@ -18,12 +18,13 @@ import os
 import socket
 import struct
 
-NLMSG_ERROR = 2
-RTM_NEWLINK, RTM_DELLINK = 16, 17
+from .netlink import (
+    NLM_F_ACK, NLM_F_REQUEST, NLMSG_ERROR, RTM_DELROUTE, RTM_NEWLINK, RTM_NEWROUTE, RTN_UNICAST, attr, framed, header,
+    parse_attrs,
+)
+
 RTM_NEWADDR, RTM_DELADDR = 20, 21
-RTM_NEWROUTE, RTM_DELROUTE = 24, 25
 RTM_NEWRULE, RTM_DELRULE = 32, 33
-NLM_F_REQUEST, NLM_F_ACK = 0x1, 0x4
 NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x100, 0x200, 0x400
 IFA_ADDRESS, IFA_LOCAL, IFA_CACHEINFO, IFA_FLAGS = 1, 2, 6, 8
 IFA_F_NODAD = 0x02
@@ -34,11 +35,7 @@ IFLA_IFNAME, IFLA_MTU, IFLA_OPERSTATE, IFLA_CARRIER = 3, 4, 16, 33
 IFLA_CARRIER_DOWN_COUNT = 48
 IFF_LOWER_UP = 0x10000
 RT_TABLE_MAIN, RT_TABLE_UNSPEC = 254, 0
-RTN_UNICAST = 1
 INFINITY = 0xFFFFFFFF
-
-_NLMSGHDR = struct.Struct("=IHHII")
-
 
 class KernelError(RuntimeError):
     """The kernel (or libnftables) refused a request; ``errno`` is set for netlink errors."""
@@ -46,37 +43,6 @@ class KernelError(RuntimeError):
     def __init__(self, message: str, code: int = 0) -> None:
         super().__init__(message)
         self.errno = code
-
-
-def attr(kind: int, payload: bytes) -> bytes:
-    """One netlink attribute, padded to 4 octets."""
-    length = 4 + len(payload)
-    return struct.pack("=HH", length, kind) + payload + b"\0" * (-length % 4)
-
-
-def parse_attrs(data: bytes, offset: int = 0) -> dict[int, bytes]:
-    """Attributes from ``offset`` to the end of ``data`` (the last of each type wins; nested ones stay packed)."""
-    out: dict[int, bytes] = {}
-    while offset + 4 <= len(data):
-        length, kind = struct.unpack_from("=HH", data, offset)
-        if length < 4:
-            break
-        out[kind & 0x3FFF] = data[offset + 4:offset + length]
-        offset += (length + 3) & ~3
-    return out
-
-
-def messages(data: bytes) -> list[tuple[int, bytes]]:
-    """(type, body) of each netlink message in one datagram."""
-    out = []
-    offset = 0
-    while offset + _NLMSGHDR.size <= len(data):
-        length, kind, _flags, _seq, _pid = _NLMSGHDR.unpack_from(data, offset)
-        if length < _NLMSGHDR.size or offset + length > len(data):
-            break
-        out.append((kind, data[offset + _NLMSGHDR.size:offset + length]))
-        offset += (length + 3) & ~3
-    return out
 
 
 def link_state(body: bytes, index: int) -> tuple[bool, int | None] | None:
@@ -119,21 +85,14 @@ class Rtnl:
     def request(self, kind: int, flags: int, body: bytes) -> None:
         self.seq += 1
         seq = self.seq
-        msg = _NLMSGHDR.pack(_NLMSGHDR.size + len(body), kind, NLM_F_REQUEST | NLM_F_ACK | flags, seq, 0) + body
-        self.sock.send(msg)
+        self.sock.send(header(kind, NLM_F_REQUEST | NLM_F_ACK | flags, seq, body))
         while True:
-            data = self.sock.recv(65536)
-            offset = 0
-            while offset + _NLMSGHDR.size <= len(data):
-                length, mtype, _f, rseq, _pid = _NLMSGHDR.unpack_from(data, offset)
-                if length < _NLMSGHDR.size:
-                    break
+            for mtype, rseq, reply in framed(self.sock.recv(65536)):
                 if mtype == NLMSG_ERROR and rseq == seq:
-                    (code,) = struct.unpack_from("=i", data, offset + _NLMSGHDR.size)
+                    (code,) = struct.unpack_from("=i", reply)
                     if code:
                         raise KernelError(os.strerror(-code), -code)
                     return
-                offset += (length + 3) & ~3
 
     # -- addresses ----------------------------------------------------------------------------------------------
     def addr(self, add: bool, index: int, address: bytes, prefix_length: int, *, nodad: bool = True,

@@ -41,7 +41,8 @@ from ..wire import fmt
 from ..wire.addresses import ip6
 from .config import ConfigError, DaemonConfig, load_config, signalling_security
 from .linkio import LinkSocket
-from .mn_kernel import RTM_NEWLINK, KernelError, NftLib, Rtnl, link_state, messages
+from .mn_kernel import KernelError, NftLib, Rtnl, link_state
+from .netlink import RTM_NEWLINK, messages
 from .nft import NftError, Table
 from .runner import Daemon, JsonLog, open_log
 from .tun import TunDevice, TunError

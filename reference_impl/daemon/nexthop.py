@@ -29,44 +29,26 @@ import struct
 import time
 from collections.abc import Callable
 
+from .netlink import (
+    NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, RTM_DELLINK, RTM_DELNEIGH, RTM_DELROUTE, RTM_GETNEIGH, RTM_GETROUTE,
+    RTM_NEWLINK, RTM_NEWNEIGH, RTM_NEWROUTE, RTN_UNICAST, attr, framed, header, parse_attrs,
+)
+
 NETLINK_ROUTE = 0
-RTM_NEWLINK, RTM_DELLINK = 16, 17
-RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
-RTM_NEWNEIGH, RTM_DELNEIGH, RTM_GETNEIGH = 28, 29, 30
-NLMSG_ERROR, NLMSG_DONE = 2, 3
-NLM_F_REQUEST = 1
 RTMGRP_LINK, RTMGRP_NEIGH, RTMGRP_IPV6_ROUTE = 0x1, 0x4, 0x400
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_METRICS, RTA_ENCAP_TYPE, RTA_ENCAP = 1, 4, 5, 8, 21, 22
 RTAX_MTU = 2
 NDA_DST, NDA_LLADDR = 1, 2
-RTN_UNICAST = 1
 NUD_REACHABLE, NUD_NOARP, NUD_PERMANENT = 0x02, 0x40, 0x80
 USABLE_STATES = NUD_REACHABLE | NUD_NOARP | NUD_PERMANENT
 SIOCGIFMTU = 0x8921
 ENTRY_TTL = 2.0  # seconds an entry (resolved or not) is trusted without any notification
 MAX_ENTRIES = 65536
 
-_NLMSGHDR = struct.Struct("=IHHII")
 _RTMSG = struct.Struct("=BBBBBBBBI")
 _NDMSG = struct.Struct("=BBHiHBB")
-_RTATTR = struct.Struct("=HH")
 _ETH_IPV6 = b"\x86\xdd"
-
-
-def _attr(kind: int, value: bytes) -> bytes:
-    length = 4 + len(value)
-    return _RTATTR.pack(length, kind) + value + b"\0" * (-length & 3)
-
-
-def _attrs(data: bytes, at: int, end: int) -> dict[int, bytes]:
-    out = {}
-    while at + 4 <= end:
-        length, kind = _RTATTR.unpack_from(data, at)
-        if length < 4:
-            break
-        out[kind & 0x3FFF] = data[at + 4:at + length]
-        at += (length + 3) & ~3
-    return out
+_CHANGES = frozenset({RTM_NEWNEIGH, RTM_DELNEIGH, RTM_NEWROUTE, RTM_DELROUTE, RTM_NEWLINK, RTM_DELLINK})
 
 
 def _link_mtu(sock: socket.socket, name: str) -> int:
@@ -91,48 +73,40 @@ class Rtnl:
     def _ask(self, kind: int, body: bytes) -> tuple[int, bytes] | None:
         self.seq += 1
         seq = self.seq
-        self.sock.send(_NLMSGHDR.pack(16 + len(body), kind, NLM_F_REQUEST, seq, 0) + body)
+        self.sock.send(header(kind, NLM_F_REQUEST, seq, body))
         while True:
-            data = self.sock.recv(65536)
-            at = 0
-            while at + 16 <= len(data):
-                length, mtype, _flags, mseq, _pid = _NLMSGHDR.unpack_from(data, at)
-                if length < 16:
-                    return None
+            for mtype, mseq, reply in framed(self.sock.recv(65536)):
                 if mseq == seq:
-                    if mtype == NLMSG_ERROR or mtype == NLMSG_DONE:
-                        return None
-                    return mtype, data[at + 16:at + length]
-                at += (length + 3) & ~3
+                    return None if mtype in (NLMSG_ERROR, NLMSG_DONE) else (mtype, reply)
 
     def route(self, dst: bytes, src: bytes | None = None) -> tuple[int, bytes | None, int] | None:
         """``(output ifindex, gateway or None, route/path MTU or 0)`` of a plain unicast route to ``dst``; None if
         there is none, or it is not plain unicast (local, unreachable, ...) or carries a lightweight-tunnel
         encapsulation."""
-        body = _RTMSG.pack(socket.AF_INET6, 128, 128 if src else 0, 0, 0, 0, 0, 0, 0) + _attr(RTA_DST, dst)
+        body = _RTMSG.pack(socket.AF_INET6, 128, 128 if src else 0, 0, 0, 0, 0, 0, 0) + attr(RTA_DST, dst)
         if src:
-            body += _attr(2, src)  # RTA_SRC
+            body += attr(2, src)  # RTA_SRC
         got = self._ask(RTM_GETROUTE, body)
         if got is None or got[0] != RTM_NEWROUTE or len(got[1]) < _RTMSG.size:
             return None
         rtm_type = got[1][7]
-        attrs = _attrs(got[1], _RTMSG.size, len(got[1]))
+        attrs = parse_attrs(got[1], _RTMSG.size)
         if rtm_type != RTN_UNICAST or RTA_ENCAP in attrs or RTA_ENCAP_TYPE in attrs or RTA_OIF not in attrs:
             return None
         gateway = attrs.get(RTA_GATEWAY)
         metrics = attrs.get(RTA_METRICS)
-        mtu = _attrs(metrics, 0, len(metrics)).get(RTAX_MTU, b"") if metrics else b""
+        mtu = parse_attrs(metrics).get(RTAX_MTU, b"") if metrics else b""
         return (struct.unpack("=i", attrs[RTA_OIF][:4])[0], gateway if gateway and len(gateway) == 16 else None,
                 struct.unpack("=I", mtu[:4])[0] if len(mtu) >= 4 else 0)
 
     def neighbour(self, address: bytes, ifindex: int) -> tuple[int, bytes | None] | None:
         """``(NUD state, link-layer address or None)`` of ``address`` on ``ifindex``; None without an entry."""
-        body = _NDMSG.pack(socket.AF_INET6, 0, 0, ifindex, 0, 0, 0) + _attr(NDA_DST, address)
+        body = _NDMSG.pack(socket.AF_INET6, 0, 0, ifindex, 0, 0, 0) + attr(NDA_DST, address)
         got = self._ask(RTM_GETNEIGH, body)
         if got is None or got[0] != RTM_NEWNEIGH or len(got[1]) < _NDMSG.size:
             return None
         state = _NDMSG.unpack_from(got[1])[4]
-        return state, _attrs(got[1], _NDMSG.size, len(got[1])).get(NDA_LLADDR)
+        return state, parse_attrs(got[1], _NDMSG.size).get(NDA_LLADDR)
 
     def close(self) -> None:
         self.sock.close()
@@ -196,14 +170,8 @@ class NextHops:
                 raise
             if not data:
                 break
-            at = 0
-            while at + 16 <= len(data):
-                length, mtype = _NLMSGHDR.unpack_from(data, at)[:2]
-                if mtype in (RTM_NEWNEIGH, RTM_DELNEIGH, RTM_NEWROUTE, RTM_DELROUTE, RTM_NEWLINK, RTM_DELLINK):
-                    changed = True
-                if length < 16:
-                    break
-                at += (length + 3) & ~3
+            if any(mtype in _CHANGES for mtype, _seq, _body in framed(data)):
+                changed = True
         if changed:
             self.invalidate()
 

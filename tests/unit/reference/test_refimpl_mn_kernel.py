@@ -6,11 +6,10 @@ import errno
 import socket
 import struct
 
-from reference_impl.daemon import mn_kernel
+from reference_impl.daemon import mn_kernel, netlink
+from reference_impl.daemon.mn_kernel import IFF_LOWER_UP, IFLA_CARRIER, IFLA_CARRIER_DOWN_COUNT, IFLA_IFNAME
 from reference_impl.daemon.mn_main import CarrierWatch
-from reference_impl.daemon.mn_kernel import (
-    IFF_LOWER_UP, IFLA_CARRIER, IFLA_CARRIER_DOWN_COUNT, IFLA_IFNAME, RTM_NEWLINK, attr,
-)
+from reference_impl.daemon.netlink import RTM_NEWLINK, attr
 
 IFF_UP, IFF_RUNNING = 0x1, 0x40
 
@@ -28,20 +27,20 @@ def newlink(index: int, flags: int, carrier: int | None = None, kind: int = RTM_
 def test_attr_is_padded_and_parsed_back() -> None:
     data = attr(3, b"eth0\0") + attr(4, struct.pack("=I", 1400))
     assert len(data) % 4 == 0
-    assert mn_kernel.parse_attrs(data) == {3: b"eth0\0", 4: struct.pack("=I", 1400)}
+    assert netlink.parse_attrs(data) == {3: b"eth0\0", 4: struct.pack("=I", 1400)}
 
 
 def test_messages_split_one_datagram() -> None:
     data = newlink(2, IFF_UP) + newlink(3, IFF_UP | IFF_LOWER_UP, 1)
-    kinds = [k for k, _ in mn_kernel.messages(data)]
+    kinds = [k for k, _ in netlink.messages(data)]
     assert kinds == [RTM_NEWLINK, RTM_NEWLINK]
 
 
 def test_link_carrier_reads_each_message() -> None:
-    (_, down), = mn_kernel.messages(newlink(2, IFF_UP, 0))
-    (_, up), = mn_kernel.messages(newlink(2, IFF_UP | IFF_RUNNING | IFF_LOWER_UP, 1))
-    (_, bare), = mn_kernel.messages(newlink(2, IFF_UP | IFF_LOWER_UP))
-    (_, other), = mn_kernel.messages(newlink(7, IFF_UP | IFF_LOWER_UP, 1))
+    (_, down), = netlink.messages(newlink(2, IFF_UP, 0))
+    (_, up), = netlink.messages(newlink(2, IFF_UP | IFF_RUNNING | IFF_LOWER_UP, 1))
+    (_, bare), = netlink.messages(newlink(2, IFF_UP | IFF_LOWER_UP))
+    (_, other), = netlink.messages(newlink(7, IFF_UP | IFF_LOWER_UP, 1))
     assert mn_kernel.link_carrier(down, 2) is False
     assert mn_kernel.link_carrier(up, 2) is True
     assert mn_kernel.link_carrier(bare, 2) is True
