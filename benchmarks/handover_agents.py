@@ -34,6 +34,8 @@ import sys
 import time
 from pathlib import Path
 
+from reference_impl.daemon.netlink import RTM_NEWLINK, messages
+
 MAGIC = b"HOV1"
 PAYLOAD = struct.Struct("!4sHIq")  # magic, flow id, sequence number, send time (ns)
 PAYLOAD_SIZE = 64
@@ -41,7 +43,6 @@ SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 RTMGRP_LINK = 1
-RTM_NEWLINK = 16
 IFF_LOWER_UP = 0x10000
 STALL = 0.0002  # a send later than this behind its slot is recorded (due, late)
 MAX_STALLS = 50_000
@@ -142,16 +143,11 @@ def kernel_time(ancdata: list[tuple[int, int, bytes]]) -> float:
 def carrier_of(message: bytes, ifindex: int) -> bool | None:
     """The carrier (IFF_LOWER_UP) of ``ifindex`` in an rtnetlink RTM_NEWLINK batch, None if not about it."""
     found = None
-    off = 0
-    while off + 16 + 16 <= len(message):
-        length, kind = struct.unpack_from("=IH", message, off)
-        if length < 16:
-            break
-        if kind == RTM_NEWLINK:
-            _family, _type, index, flags, _change = struct.unpack_from("=BxHiII", message, off + 16)
+    for kind, body in messages(message):
+        if kind == RTM_NEWLINK and len(body) >= 16:
+            _family, _type, index, flags, _change = struct.unpack_from("=BxHiII", body)
             if index == ifindex:
                 found = bool(flags & IFF_LOWER_UP)
-        off += (length + 3) & ~3
     return found
 
 
