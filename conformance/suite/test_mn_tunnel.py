@@ -58,8 +58,8 @@ def test_reverse_tunnel_to_map(bench, judge, edition) -> None:
                     (one Echo Request, over its console).  3. Capture the Echo Request on acc0.
                     4. (rfc5380) The MN pings the correspondent from its home address again with an Echo Request
                        of exactly the link MTU (the MN's interface MTU read over its console, else 1500: 40 + 8 +
-                       MTU - 48 octets of data); the tester collects, for 2 s after the first, the frames the MN
-                       sends through the tunnel with the home-address packet inside.
+                       MTU - 48 octets of data); the tester collects the frames the MN sends through the tunnel
+                       until the last of that packet (a frame unfragmented or with M clear; at most 2 s).
     Judgement:      1. The Echo Request (home address -> CN) leaves inside a tunnel to the MAP    base §6.1
                     2. The outer header: source the LCoA, destination the MAP                    base §6.1
                     3. The next header: source the RCoA, destination the peer that decapsulates it (the HA, or
@@ -132,9 +132,11 @@ def _judge_tunnel_mtu(bench, judge, reg, peer: str) -> None:
                                     and (isinstance(l.payload, IPv6ExtHdrFragment) or ICMPv6EchoRequest in l)
                                     for l in ipv6_layers(f.pkt))
 
-    first = bench.tester.wait_for(lambda f: tunnelled(f) and not bu_of(f), 2.0, mark, [bench.link])
-    if first is not None:
-        time.sleep(0.5)  # the other fragments follow at once
+    def completes(f) -> bool:  # unfragmented, or the last fragment (M clear) of whatever header was fragmented
+        return tunnelled(f) and not bu_of(f) and all(
+            l.payload.m == 0 for l in ipv6_layers(f.pkt) if isinstance(l.payload, IPv6ExtHdrFragment))
+
+    bench.tester.wait_for(completes, 2.0, mark, [bench.link])  # the packet's last frame (or 2 s)
     frames = [f for f in bench.tester.frames(mark, [bench.link]) if not f.outgoing and tunnelled(f) and not bu_of(f)]
     echo = [f for f in frames if home_packet(f)]
     oversize = [f for f in frames if 40 + ipv6_layers(f.pkt)[0].plen > mtu]
