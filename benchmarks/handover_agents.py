@@ -53,19 +53,6 @@ ICMP_NAMES = {133: "rs", 134: "ra", 135: "ns", 136: "na", 137: "redirect", 1: "u
 _EXT = {0, 43, 60}  # hop-by-hop, routing, destination options: (len + 1) * 8 octets
 
 
-class Stop(Exception):
-    pass
-
-
-def _stop(signum: int, frame: object) -> None:
-    raise Stop
-
-
-def _install_stop() -> None:
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-
-
 def payload(flow: int, seq: int, now: float) -> bytes:
     return PAYLOAD.pack(MAGIC, flow, seq, int(now * 1e9)).ljust(PAYLOAD_SIZE, b"\0")
 
@@ -229,11 +216,29 @@ def run_observe(iface: str, port: int, out: Path) -> None:
     events: list[tuple[float, str, str, int | None, str, str, int]] = []  # t, dir, kind, seq, src, dst, depth
     carrier: list[tuple[float, bool]] = []
     counts = {"frames": 0, "data_frames": 0, "foreign_udp": 0}
-    _install_stop()
+    # SIGTERM/SIGINT set a flag and wake select() through the wakeup fd; the handler raises nothing (an exception
+    # from a signal handler can escape the enclosing try in CPython 3.11-3.13, python/cpython#108214, and the
+    # observation would be lost)
+    stop = [False]
+
+    def _flag(signum: int, frame: object) -> None:
+        stop[0] = True
+
+    wake_r, wake_w = socket.socketpair()
+    wake_r.setblocking(False)
+    wake_w.setblocking(False)
+    signal.set_wakeup_fd(wake_w.fileno())
+    signal.signal(signal.SIGTERM, _flag)
+    signal.signal(signal.SIGINT, _flag)
     print("ready", flush=True)
     try:
-        while True:
-            ready, _, _ = select.select([udp, cap, nl], [], [])
+        while not stop[0]:
+            ready, _, _ = select.select([udp, cap, nl, wake_r], [], [], 0.5)
+            if wake_r in ready:
+                try:
+                    wake_r.recv(64)
+                except BlockingIOError:
+                    pass
             if nl in ready:
                 while True:
                     try:
@@ -268,8 +273,6 @@ def run_observe(iface: str, port: int, out: Path) -> None:
                     kind, seq, src, dst, depth = what
                     events.append((kernel_time(anc), "out" if addr[2] == PACKET_OUTGOING else "in", kind, seq,
                                    _addr(src), _addr(dst), depth))
-    except Stop:
-        pass
     finally:
         out.write_text(json.dumps({"arrivals": arrivals, "events": events, "carrier": carrier, "counts": counts}))
 

@@ -54,12 +54,26 @@ def summarise(arrivals: list[tuple[int, float]], sent: int | None = None) -> dic
             "duplicates": duplicates, "reordered": reordered}
 
 
-def _stop(signum, frame):  # noqa: ANN001
-    """SIGTERM ends the loop once: a second signal while the report is written is ignored (the report must be
-    written, or the flow is lost)."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise KeyboardInterrupt
+class _Stop:
+    """SIGTERM (or SIGINT) sets a flag the loops poll; the handler raises nothing.  An exception raised by a
+    signal handler can escape an enclosing ``try`` in CPython 3.11-3.13 when it lands on a loop's backward jump
+    (python/cpython#108214, #130279): a flow stopped that way died without its report (seen in the QEMU lab's
+    guest, Debian's Python 3.11)."""
+
+    requested = False
+
+    @classmethod
+    def handler(cls, signum, frame) -> None:  # noqa: ANN001
+        cls.requested = True
+
+    @classmethod
+    def install(cls) -> None:
+        cls.requested = False
+        signal.signal(signal.SIGTERM, cls.handler)
+        signal.signal(signal.SIGINT, cls.handler)
+
+
+POLL = 0.05  # seconds a blocking receive waits before looking at the stop flag
 
 
 def send(args: argparse.Namespace) -> int:
@@ -67,20 +81,18 @@ def send(args: argparse.Namespace) -> int:
     sock.bind((args.src, 0))
     interval, seq, start = 1.0 / args.rate, 0, time.monotonic()
     started_at = time.time()
-    signal.signal(signal.SIGTERM, _stop)
+    _Stop.install()
     errors = 0
-    try:
-        while args.count == 0 or seq < args.count:
-            try:
-                sock.sendto(payload(seq, args.size), (args.dst, args.port))
-            except OSError:
-                errors += 1  # no route for a moment: the datagram counts as sent (and lost)
-            seq += 1
-            delay = start + seq * interval - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-    except KeyboardInterrupt:
-        pass
+    while not _Stop.requested and (args.count == 0 or seq < args.count):
+        delay = start + seq * interval - time.monotonic()
+        if delay > 0:
+            time.sleep(min(delay, POLL))
+            continue
+        try:
+            sock.sendto(payload(seq, args.size), (args.dst, args.port))
+        except OSError:
+            errors += 1  # no route for a moment: the datagram counts as sent (and lost)
+        seq += 1
     if args.out:
         Path(args.out).write_text(json.dumps({"sent": seq, "send_errors": errors, "started_at": started_at,
                                               "rate": args.rate}))
@@ -92,16 +104,17 @@ def recv(args: argparse.Namespace) -> int:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
     sock.bind((args.bind, args.port))
     arrivals: list[tuple[int, float, str]] = []
-    signal.signal(signal.SIGTERM, _stop)
+    sock.settimeout(POLL)
+    _Stop.install()
     Path(args.out + ".ready").write_text("")
-    try:
-        while True:
+    while not _Stop.requested:
+        try:
             data, peer = sock.recvfrom(65535)
-            got = parse(data)
-            if got is not None:
-                arrivals.append((got[0], time.time(), peer[0]))
-    except KeyboardInterrupt:
-        pass
+        except (TimeoutError, socket.timeout):
+            continue
+        got = parse(data)
+        if got is not None:
+            arrivals.append((got[0], time.time(), peer[0]))
     report = summarise([(s, t) for s, t, _ in arrivals])
     report["arrivals"] = arrivals
     Path(args.out).write_text(json.dumps(report))
@@ -123,30 +136,28 @@ def ping(args: argparse.Namespace) -> int:
     interval, seq, start, started_at = 1.0 / args.rate, 0, time.monotonic(), time.time()
     arrivals: list[tuple[int, float, str]] = []
     errors = 0
-    signal.signal(signal.SIGTERM, _stop)
+    _Stop.install()
     Path(args.out + ".ready").write_text("")
-    try:
-        while args.count == 0 or seq < args.count or time.monotonic() < start + seq * interval + LINGER:
-            if (args.count == 0 or seq < args.count) and time.monotonic() >= start + seq * interval:
-                # type, code, checksum (the kernel fills it in for ICMPv6 raw sockets), identifier, sequence
-                body = struct.pack("!BBHHH", ICMPV6_ECHO_REQUEST, 0, 0, ident, seq & 0xFFFF) + HEADER.pack(
-                    MAGIC, seq, time.time())
-                try:
-                    sock.sendto(body, (args.dst, 0))
-                except OSError:
-                    errors += 1
-                seq += 1
+    while not _Stop.requested and (args.count == 0 or seq < args.count
+                                   or time.monotonic() < start + seq * interval + LINGER):
+        if (args.count == 0 or seq < args.count) and time.monotonic() >= start + seq * interval:
+            # type, code, checksum (the kernel fills it in for ICMPv6 raw sockets), identifier, sequence
+            body = struct.pack("!BBHHH", ICMPV6_ECHO_REQUEST, 0, 0, ident, seq & 0xFFFF) + HEADER.pack(
+                MAGIC, seq, time.time())
             try:
-                data, peer = sock.recvfrom(2048)
-            except (TimeoutError, socket.timeout):
-                continue
-            if len(data) >= 8 + HEADER.size and data[0] == ICMPV6_ECHO_REPLY and \
-                    struct.unpack_from("!H", data, 4)[0] == ident:
-                got = parse(data[8:])
-                if got is not None:
-                    arrivals.append((got[0], time.time(), peer[0]))
-    except KeyboardInterrupt:
-        pass
+                sock.sendto(body, (args.dst, 0))
+            except OSError:
+                errors += 1
+            seq += 1
+        try:
+            data, peer = sock.recvfrom(2048)
+        except (TimeoutError, socket.timeout):
+            continue
+        if len(data) >= 8 + HEADER.size and data[0] == ICMPV6_ECHO_REPLY and \
+                struct.unpack_from("!H", data, 4)[0] == ident:
+            got = parse(data[8:])
+            if got is not None:
+                arrivals.append((got[0], time.time(), peer[0]))
     report = summarise([(s, t) for s, t, _ in arrivals], seq)
     report.update(arrivals=arrivals, sent=seq, send_errors=errors, started_at=started_at, rate=args.rate)
     Path(args.out).write_text(json.dumps(report))

@@ -23,25 +23,30 @@ def test_loss_duplicates_and_reordering_are_counted() -> None:
     assert summarise([], sent=3)["lost"] == 3
 
 
-def test_the_stop_handler_ends_the_loop_once_and_then_ignores_signals() -> None:
-    """A second SIGTERM while a flow program writes its report (a stop retried, a clean-up) must not lose the
-    report: the handler raises once and leaves SIGTERM and SIGINT ignored."""
+def test_the_stop_handler_only_sets_a_flag() -> None:
+    """The handler raises nothing: an exception from a signal handler can escape the loop's ``try`` in CPython
+    3.11-3.13 (python/cpython#108214) and the report is lost; a second signal while the report is written is
+    harmless for the same reason."""
     import signal
 
     from harness.programs import flow
 
     saved = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     try:
-        signal.signal(signal.SIGTERM, flow._stop)
-        with pytest.raises(KeyboardInterrupt):
-            flow._stop(signal.SIGTERM, None)
-        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        flow._Stop.install()
+        assert not flow._Stop.requested
+        assert signal.getsignal(signal.SIGTERM) == flow._Stop.handler
+        flow._Stop.handler(signal.SIGTERM, None)
+        flow._Stop.handler(signal.SIGTERM, None)
+        assert flow._Stop.requested
     finally:
         signal.signal(signal.SIGTERM, saved[0])
         signal.signal(signal.SIGINT, saved[1])
 
 
-def test_recv_writes_its_report_when_terminated(tmp_path) -> None:
+@pytest.mark.parametrize("cmd", [["recv", "--bind", "::1", "--port", "0"],
+                                 ["ping", "--src", "::1", "--dst", "::1", "--rate", "200"]])
+def test_flow_programs_write_their_report_when_terminated(tmp_path, cmd) -> None:
     """The flow programs end on SIGTERM (sent several times here) and write their report."""
     import os
     import signal
@@ -50,12 +55,11 @@ def test_recv_writes_its_report_when_terminated(tmp_path) -> None:
     import time
 
     out = tmp_path / "report.json"
-    proc = subprocess.Popen([sys.executable, "-m", "harness.programs.flow", "recv", "--bind", "::1", "--port", "0",
-                             "--out", str(out)])
+    proc = subprocess.Popen([sys.executable, "-m", "harness.programs.flow", *cmd, "--out", str(out)])
     try:
         deadline = time.monotonic() + 20
         while not (tmp_path / "report.json.ready").exists():
-            assert time.monotonic() < deadline and proc.poll() is None, "recv never became ready"
+            assert time.monotonic() < deadline and proc.poll() is None, f"{cmd[0]} never became ready"
             time.sleep(0.01)
         for _ in range(5):
             os.kill(proc.pid, signal.SIGTERM)
@@ -63,4 +67,8 @@ def test_recv_writes_its_report_when_terminated(tmp_path) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert json.loads(out.read_text())["received"] == 0
+    report = json.loads(out.read_text())
+    if cmd[0] == "recv":
+        assert report["received"] == 0
+    else:  # the loopback answers every echo request but the ones in flight when the signal came
+        assert report["sent"] >= report["received"] >= report["sent"] - 2
