@@ -15,7 +15,9 @@ from .wire.addresses import (
     ALL_NODES, UNSPECIFIED, is_multicast, is_unicast_routable, link_local_from_mac, multicast_mac, prefix_of,
     solicited_node,
 )
-from .wire.icmpv6 import NeighborAdvertisement, NeighborSolicitation, SourceLinkLayerAddress, TargetLinkLayerAddress
+from .wire.icmpv6 import (
+    NeighborAdvertisement, NeighborSolicitation, SourceLinkLayerAddress, TargetLinkLayerAddress, ethernet_lladdr,
+)
 from .wire.ipv6 import Packet
 
 __all__ = ["INF", "INFINITE", "HomeLinkAddressing", "check_home_link_config", "dad_probe", "na_from_neighbour",
@@ -83,7 +85,11 @@ def unsolicited_na(cfg: Any, address: bytes) -> Send:
 
 def proxy_na(cfg: Any, target: bytes, solicitor: bytes, slla: bytes | None) -> Send:
     """Answer an NS for a defended address (RFC 6275 §10.4.1; RFC 4861 §7.2.8 for proxies): R=0, our
-    link-layer address, O per ``proxy_na_override``; S=1 to the solicitor, or S=0 to all nodes for DAD."""
+    link-layer address, O per ``proxy_na_override``; S=1 to the solicitor, or S=0 to all nodes for DAD.
+
+    ``slla``: the solicitor's Ethernet address (6 octets) or None, in which case the NA still goes to the
+    solicitor's address (RFC 4861 §7.2.4: "unicast the advertisement to the Source Address of the solicitation")
+    and the I/O layer resolves it."""
     from_dad = solicitor == UNSPECIFIED
     na = NeighborAdvertisement(target, r=False, s=not from_dad, o=cfg.proxy_na_override,
                                options=(TargetLinkLayerAddress(cfg.link_address),))
@@ -93,14 +99,17 @@ def proxy_na(cfg: Any, target: bytes, solicitor: bytes, slla: bytes | None) -> S
 
 
 def ns_to_consider(packet: Packet, ns: NeighborSolicitation) -> tuple[bool, bytes | None] | None:
-    """(from DAD?, source link-layer address) of a valid NS (RFC 4861 §7.1.1), or None to discard it."""
+    """(from DAD?, source Ethernet address) of a valid NS (RFC 4861 §7.1.1), or None to discard it.  A Source
+    Link-Layer Address option that does not hold a 6-octet Ethernet address (Length other than 1, RFC 2464 §6) is
+    treated as absent for the answer, but still makes a DAD solicitation invalid (§7.1.1: "If the IP source
+    address is the unspecified address, there is no source link-layer address option in the message")."""
     if packet.hop_limit != 255 or ns.code != 0 or is_multicast(ns.target):
         return None
-    slla = next((o.address for o in ns.options if isinstance(o, SourceLinkLayerAddress)), None)
     from_dad = packet.src == UNSPECIFIED
-    if from_dad and (packet.dst != solicited_node(ns.target) or slla is not None):
+    if from_dad and (packet.dst != solicited_node(ns.target)
+                     or any(isinstance(o, SourceLinkLayerAddress) for o in ns.options)):
         return None
-    return from_dad, slla
+    return from_dad, ethernet_lladdr(ns.options)
 
 
 def na_from_neighbour(cfg: Any, own: frozenset[bytes] | set[bytes], packet: Packet,

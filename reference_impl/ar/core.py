@@ -20,14 +20,18 @@ from ..timers import TimerQueue
 from ..wire.addresses import ALL_NODES, UNSPECIFIED, fmt, is_link_local, multicast_mac
 from ..wire.icmpv6 import (
     AdvertisementInterval, EchoReply, EchoRequest, MapOption, Mtu, RouterAdvertisement, RouterSolicitation,
-    SourceLinkLayerAddress,
+    SourceLinkLayerAddress, encode_nd_options,
 )
 from ..wire.ipv6 import Packet
 from .config import ArConfig, ArInterface
 from .failure import MapProber, ProbeState
-from .map_table import MapTable
+from .map_table import MAX_LEARNED, MapTable
 
-__all__ = ["ArCore"]
+__all__ = ["DEFAULT_LINK_MTU", "ArCore"]
+
+#: Link MTU assumed when the interface advertises none (RFC 2464 §2: 1500 octets on Ethernet).
+DEFAULT_LINK_MTU = 1500
+_RA_HEADERS = 40 + 16  # IPv6 header + RA header before the options (RFC 4861 §4.2)
 
 
 @dataclass(slots=True)
@@ -60,7 +64,8 @@ class ArCore:
         self._timers = TimerQueue()
         self._started = False
         self._now = 0.0
-        self.counters: dict[str, int] = {"ra_sent": 0, "rs_received": 0, "probes_sent": 0, "probe_replies": 0}
+        self.counters: dict[str, int] = {"ra_sent": 0, "rs_received": 0, "probes_sent": 0, "probe_replies": 0,
+                                         "map_options_refused": 0}
 
     # ----------------------------------------------------------------------------------------------------- driving
 
@@ -111,20 +116,41 @@ class ArCore:
             return ()
         return self.table.options_for(iface)
 
-    def build_ra(self, iface: str) -> Packet:
-        """The RA this router sends on ``iface`` now: from its link-local, hop limit 255 (RFC 4861 §4.2, §6.2.3)."""
+    def build_ras(self, iface: str) -> list[Packet]:
+        """The RAs this router sends on ``iface`` now: from its link-local, hop limit 255 (RFC 4861 §4.2, §6.2.3),
+        each no larger than the link MTU (the advertised MTU option's value, else :data:`DEFAULT_LINK_MTU`).
+
+        Usually one.  When the MAP options do not all fit, they are spread over several RAs, each with the other
+        options (source link-layer address, MTU, prefixes, Advertisement Interval) and, on a router that is also a
+        MAP, its own MAP option (RFC 4861 §6.2.3: "If including all options causes the size of an advertisement to
+        exceed the link MTU, multiple advertisements can be sent, each containing a subset of the options";
+        base §7.1.1: a MAP "MUST send its own option, together with the received option, in the same
+        advertisement")."""
         cfg: ArInterface = self._ifaces[iface]
-        options: list = [SourceLinkLayerAddress(cfg.link_address)]
+        common: list = [SourceLinkLayerAddress(cfg.link_address)]
         if cfg.mtu is not None:
-            options.append(Mtu(cfg.mtu))
-        options.extend(cfg.prefixes)
+            common.append(Mtu(cfg.mtu))
+        common.extend(cfg.prefixes)
         if cfg.advertisement_interval_option:
             ms = int(round(cfg.max_interval * 1000))
-            options.append(AdvertisementInterval(ms + 20 if ms < 200 else ms))  # RFC 6275 §7.5: +20 ms below 200
-        options.extend(self.advertised_map_options(iface))
-        ra = RouterAdvertisement(cfg.cur_hop_limit, cfg.flags, cfg.default_lifetime, cfg.reachable_time,
-                                 cfg.retrans_timer, tuple(options))
-        return Packet(cfg.own_link_local, ALL_NODES, ra, hop_limit=255)
+            common.append(AdvertisementInterval(ms + 20 if ms < 200 else ms))  # RFC 6275 §7.5: +20 ms below 200
+        maps = self.advertised_map_options(iface)
+        own = self.table.local.address if self.table.local is not None else None
+        common.extend(o for o in maps if o.address == own)
+        room = (cfg.mtu if cfg.mtu is not None else DEFAULT_LINK_MTU) - _RA_HEADERS - len(encode_nd_options(common))
+        subsets: list[list[MapOption]] = [[]]
+        used = 0
+        for opt in (o for o in maps if o.address != own):
+            size = len(encode_nd_options((opt,)))
+            if subsets[-1] and used + size > room:  # at least one per RA, whatever the room
+                subsets.append([])
+                used = 0
+            subsets[-1].append(opt)
+            used += size
+        return [Packet(cfg.own_link_local, ALL_NODES,
+                       RouterAdvertisement(cfg.cur_hop_limit, cfg.flags, cfg.default_lifetime, cfg.reachable_time,
+                                           cfg.retrans_timer, tuple(common) + tuple(subset)), hop_limit=255)
+                for subset in subsets]
 
     def _send_ra(self, now: float, name: str) -> list[Action]:
         iface = self._ifaces[name]
@@ -134,15 +160,16 @@ class ArCore:
             return []
         st.last_multicast = now
         st.solicited_pending = False
-        st.sent += 1
-        self.counters["ra_sent"] += 1
+        ras = self.build_ras(name)
+        st.sent += len(ras)
+        self.counters["ra_sent"] += len(ras)
         if iface.unsolicited:
             delay = self._rng.uniform(iface.min_rtr_adv_interval, iface.max_interval)
             if st.initial_left > 0:
                 delay = min(delay, self.config.max_initial_interval)
                 st.initial_left -= 1
             self._timers.set(("ra", name), now + delay)
-        return [Send(name, self.build_ra(name), multicast_mac(ALL_NODES))]
+        return [Send(name, ra, multicast_mac(ALL_NODES)) for ra in ras]
 
     def _on_rs(self, now: float, iface: str, packet: Packet, rs: RouterSolicitation) -> list[Action]:
         """RFC 4861 §6.1.1 validation and §6.2.6 response scheduling (multicast reply, random delay, rate limit)."""
@@ -211,14 +238,22 @@ class ArCore:
                 actions.append(_log("map_option_ignored", address=opt.address, reason="Dist 0 MUST NOT be used"))
             else:
                 usable.append(opt)
-        stored, gone = self.table.learn(now, iface, packet.src, tuple(usable), self.config.learned_map_timeout)
+        stored, gone, refused = self.table.learn(now, iface, packet.src, tuple(usable),
+                                                 self.config.learned_map_timeout)
         for key in stored:
             self._timers.set(("learned", key), self.table.learned[key].expires)
         for key in gone:
             self._timers.cancel(("learned", key))
         if stored or gone:
+            refused_maps = {k[0] for k in refused}
             actions.append(_log("map_options_learned", iface=iface, router=packet.src,
-                                maps=[_option_dict(o) for o in usable], withdrawn=[fmt(k[0]) for k in gone]))
+                                maps=[_option_dict(o) for o in usable if o.address not in refused_maps],
+                                withdrawn=[fmt(k[0]) for k in gone]))
+        if refused:
+            self.counters["map_options_refused"] += len(refused)
+            actions.append(_log("map_options_refused", iface=iface, router=packet.src, count=len(refused),
+                                reason=f"learnt MAP state is full ({MAX_LEARNED}): the options already learnt are "
+                                       "kept until they expire"))
         return actions + self._sync_probes(now)
 
     def set_local_map(self, now: float, option: MapOption | None) -> list[Action]:

@@ -6,6 +6,11 @@ option is re-advertised with Dist + 1, keeping the smallest Dist per MAP address
 advertised back on the interface it was learnt from (split horizon: an implementation choice against the loops
 RFC 5380 Appendix A mentions).  A MAP that failed (echo probing) or was forced down is advertised with valid
 lifetime 0.
+
+Learnt state is bounded (:data:`MAX_LEARNED`): dynamic discovery is unauthenticated here (§7.1.1 only says such RAs
+SHOULD be authenticated), so anyone on a MAP-facing link can advertise MAP options from any number of link-local
+sources.  When full, new options are refused (the caller counts and logs them); the ones already learnt are kept,
+refreshed and withdrawn by their router as usual, and expire as usual.
 """
 
 from __future__ import annotations
@@ -14,9 +19,14 @@ from dataclasses import dataclass, replace
 
 from ..wire.icmpv6 import MapOption
 
-__all__ = ["Learned", "LearnedKey", "MapTable"]
+__all__ = ["MAX_LEARNED", "Learned", "LearnedKey", "MapTable"]
 
 LearnedKey = tuple[bytes, str, bytes]  # (MAP address, interface learnt on, advertising router's link-local)
+
+#: At most this many learnt options (one per MAP address, interface and advertising router), and a learnt option
+#: naming a MAP the table does not know yet is refused once it knows this many MAPs in all (own, manual and learnt):
+#: every MAP advertised is probed (§10), so this also bounds the failure detector's state.
+MAX_LEARNED = 256
 
 
 @dataclass(slots=True)
@@ -37,18 +47,26 @@ class MapTable:
         self.forced_down: set[bytes] = set()  # manual trigger
 
     def learn(self, now: float, iface: str, router: bytes, options: tuple[MapOption, ...],
-              timeout: float) -> tuple[list[LearnedKey], list[LearnedKey]]:
-        """Record the MAP options of one RA; returns (keys stored or refreshed, keys withdrawn by that router)."""
+              timeout: float) -> tuple[list[LearnedKey], list[LearnedKey], list[LearnedKey]]:
+        """Record the MAP options of one RA; returns (keys stored or refreshed, keys withdrawn by that router,
+        keys refused because the table is full, see :data:`MAX_LEARNED`)."""
+        offered = {(opt.address, iface, router): opt for opt in options}
+        gone = [k for k in self.learned if k[1] == iface and k[2] == router and k not in offered]
+        for key in gone:
+            del self.learned[key]
+        known = set(self.addresses())
         stored: list[LearnedKey] = []
-        for opt in options:
-            key = (opt.address, iface, router)
+        refused: list[LearnedKey] = []
+        for key, opt in offered.items():
+            if key not in self.learned:
+                if len(self.learned) >= MAX_LEARNED or (opt.address not in known and len(known) >= MAX_LEARNED):
+                    refused.append(key)
+                    continue
+                known.add(opt.address)
             lifetime = timeout if opt.valid_lifetime == 0 else min(timeout, float(opt.valid_lifetime))
             self.learned[key] = Learned(opt, now + lifetime)
             stored.append(key)
-        gone = [k for k in self.learned if k[1] == iface and k[2] == router and k not in stored]
-        for key in gone:
-            del self.learned[key]
-        return stored, gone
+        return stored, gone, refused
 
     def expire(self, key: LearnedKey, now: float) -> bool:
         entry = self.learned.get(key)

@@ -64,7 +64,7 @@ from ..wire.addresses import ALL_ROUTERS, fmt, fmt_mac, in_prefix, is_link_local
 from ..wire.errors import DecodeError
 from ..wire.icmpv6 import (
     PI_A, AdvertisementInterval, Icmpv6Opaque, MapOption, Mtu, PrefixInformation, RouterAdvertisement,
-    RouterSolicitation, SourceLinkLayerAddress,
+    RouterSolicitation, SourceLinkLayerAddress, ethernet_lladdr,
 )
 from ..wire.ipv6 import Packet, decode_packet
 from ..wire.mobility import (
@@ -378,7 +378,12 @@ class MnCore:
                 return [_log("ra_ignored", src=packet.src, reason="router lifetime 0: not a default router")]
             self.router = None
             return [_log("router_lost", router=packet.src, reason="router lifetime 0")] + self._solicit(now)
-        mac = next((o.address for o in ra.options if isinstance(o, SourceLinkLayerAddress)), None)
+        # RFC 4861 §6.3.4: a Source Link-Layer Address option's address SHOULD be recorded for the router; only a
+        # 6-octet Ethernet address is usable (RFC 2464 §6), anything else counts as no option, which leaves the
+        # address already known for this router as it is
+        mac = ethernet_lladdr(ra.options)
+        if mac is None and current is not None:
+            mac = current.mac
         interval = next((o.interval_ms / 1000 for o in ra.options if isinstance(o, AdvertisementInterval)), None)
         mtu = next((o.mtu for o in ra.options if isinstance(o, Mtu)), None)
         self.router = _Router(packet.src, mac, now + ra.router_lifetime, prefixes, interval, now, mtu)
@@ -994,9 +999,8 @@ class MnCore:
             return []
         if cn.state == "failed" and keep_attempts:
             return []
-        ha = self.bul.get(("ha", cfg.home_agent))
         coa = self._current_coa()
-        if ha is None or ha.expires is None or coa is None or ha.bound_coa != coa:
+        if coa is None or self._home_registration() != coa:
             return []  # RFC 6275 §11.7.2: after the home registration
         if not keep_attempts:
             cn.attempts = 0
@@ -1013,21 +1017,28 @@ class MnCore:
         cn.state = "rr"
         cn.careof_for = coa
         self._timers.set(("rr", cn.address), now + cn.timeout)
-        return [_log("rr_started", cn=cn.address, coa=coa, home_token_reused=fresh_home)] + self._send_tests(cn)
+        return [_log("rr_started", cn=cn.address, coa=coa, home_token_reused=fresh_home)] + \
+            self._send_tests(cn, coa)
 
-    def _send_tests(self, cn: _Correspondent) -> list[Action]:
-        """HoTI from the home address reverse-tunnelled via the HA — inside the MAP tunnel in HMIPv6 mode, i.e.
-        encapsulated twice (§12.2) — and CoTI from the care-of address (RFC 6275 §5.2.5, §11.6.1); new cookies
-        every time (§11.8)."""
+    def _home_registration(self) -> bytes | None:
+        """The care-of address of the acknowledged, unexpired home registration, or None when there is none."""
+        cfg = self.config
+        ha = self.bul.get(("ha", cfg.home_agent)) if cfg.home_agent is not None else None
+        return ha.bound_coa if ha is not None and ha.expires is not None else None
+
+    def _send_tests(self, cn: _Correspondent, home_coa: bytes) -> list[Action]:
+        """HoTI from the home address reverse-tunnelled via the HA from ``home_coa``, the registered care-of address
+        — inside the MAP tunnel in HMIPv6 mode, i.e. encapsulated twice (§12.2) — and CoTI from the care-of address
+        (RFC 6275 §5.2.5, §11.6.1); new cookies every time (§11.8)."""
         cfg = self.config
         actions: list[Action] = []
-        ha = self.bul[("ha", cfg.home_agent)]
         if cn.home_token is None:
+            assert cfg.home_agent is not None
             cn.home_cookie = self._rng.getrandbits(64).to_bytes(8, "big")
             hoti = Packet(cfg.home_address, cn.address, encode_rr(HomeTestInit(cn.home_cookie)), hop_limit=64)
-            tunnelled = Packet(ha.bound_coa, cfg.home_agent, hoti, hop_limit=64)
+            tunnelled = Packet(home_coa, cfg.home_agent, hoti, hop_limit=64)
             self.counters["hoti_sent"] += 1
-            actions.append(Send(cfg.iface, self._via(tunnelled, ha.bound_coa), self._link_dst()))
+            actions.append(Send(cfg.iface, self._via(tunnelled, home_coa), self._link_dst()))
         if cn.careof_token is None:
             cn.careof_cookie = self._rng.getrandbits(64).to_bytes(8, "big")
             coti = Packet(cn.careof_for, cn.address, encode_rr(CareOfTestInit(cn.careof_cookie)), hop_limit=64)
@@ -1045,9 +1056,18 @@ class MnCore:
             return [_log("ro_failed", cn=address, text="return routability timed out after MAX_RO_FAILURE retries: "
                                                        "packets keep going through the home agent (RFC 6275 "
                                                        "§5.2.9)")]
+        home_coa = self._home_registration()
+        if home_coa is None:
+            # the home registration expired meanwhile: the HoTI is reverse-tunnelled through the home agent (RFC
+            # 6275 §6.1.3: "This message is tunneled through the home agent"), which forwards only what comes from
+            # the registered primary care-of address (§10.4.5).  Suspended; the next accepted home registration
+            # starts it again (§11.7.2, _ba_accepted).
+            cn.state = "idle"
+            return [_log("rr_suspended", cn=address, reason="no valid home registration (RFC 6275 §6.1.3, "
+                                                            "§10.4.5)")]
         cn.timeout = min(cn.timeout * 2, self.config.max_bindack_timeout)
         self._timers.set(("rr", address), now + cn.timeout)
-        return [_log("rr_retransmit", cn=address, attempt=cn.attempts)] + self._send_tests(cn)
+        return [_log("rr_retransmit", cn=address, attempt=cn.attempts)] + self._send_tests(cn, home_coa)
 
     def _on_hot(self, now: float, packet: Packet, hot: HomeTest, via: tuple[bytes, ...]) -> list[Action]:
         """RFC 6275 §11.6.2: from a CN with return routability in progress, no home token yet, to the home address,

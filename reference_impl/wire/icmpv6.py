@@ -43,6 +43,7 @@ __all__ = [
     "decode_nd_options",
     "encode_icmpv6",
     "encode_nd_options",
+    "ethernet_lladdr",
 ]
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -193,6 +194,16 @@ def decode_nd_options(data: bytes, offset: int = 0) -> tuple[NdOption, ...]:
             options.append(NdOptionUnknown(otype, body))
         pos += size
     return tuple(options)
+
+
+def ethernet_lladdr(options: tuple[NdOption, ...] | list[NdOption],
+                    kind: type[SourceLinkLayerAddress | TargetLinkLayerAddress] = SourceLinkLayerAddress
+                    ) -> bytes | None:
+    """The Ethernet address carried by the first ``kind`` option of ``options``, or None when there is none or it
+    does not hold one: on Ethernet the option has Length 1 and carries the 6-octet address (RFC 2464 §6; RFC 4861
+    §4.6.1: "the length for IEEE 802 addresses is 1"), so any other length is treated as an absent option."""
+    option = next((o for o in options if isinstance(o, kind)), None)
+    return option.address if option is not None and len(option.address) == 6 else None
 
 
 def _lladdr(otype: int, address: bytes) -> bytes:

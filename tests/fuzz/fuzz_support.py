@@ -425,22 +425,6 @@ def tick_core(core, now: float) -> list:
     return actions
 
 
-def known_defect(who: str, action: Send) -> str | None:
-    """A defect of a file this suite may not change, reproduced by a strict xfail test in
-    ``test_fuzz_known_defects.py``: matched narrowly here so the fuzz goes on looking for others.  When the
-    defect is fixed, the xfail test fails (strict) and the entry must go."""
-    packet = action.packet
-    if (who == "MnCore" and packet.src is None and isinstance(packet.payload, w.Packet)
-            and isinstance(packet.payload.payload, w.MobilityUnknown) and packet.payload.payload.mh_type == 1):
-        return "test_mn_hoti_retransmission_after_home_binding_expired"
-    if action.link_dst is not None and len(action.link_dst) != 6:
-        if who in ("MapCore", "HaCore"):
-            return "test_map_proxy_na_to_a_link_layer_address_longer_than_ethernet"
-        if who == "MnCore":
-            return "test_mn_router_mac_from_a_long_link_layer_address_option"
-    return None
-
-
 def check_invariants(core, now: float, actions) -> None:
     who = type(core).__name__
     assert isinstance(actions, list), (who, type(actions))
@@ -448,10 +432,7 @@ def check_invariants(core, now: float, actions) -> None:
         assert isinstance(action, ACTION_TYPES), (who, action)
         if isinstance(action, Send):
             assert action.iface is None or isinstance(action.iface, str), (who, action)
-            if action.link_dst is not None and len(action.link_dst) != 6:
-                assert known_defect(who, action), (who, "link-layer destination", action)
-            elif known_defect(who, action):
-                continue
+            assert action.link_dst is None or len(action.link_dst) == 6, (who, "link-layer destination", action)
             try:
                 encoded = w.encode_packet(action.packet)  # the I/O layer must be able to send it
             except Exception as exc:

@@ -1,37 +1,36 @@
-"""Defects the fuzzing found in files this work may not change (issue 9), each reproduced precisely and marked
-``xfail(strict=True)``: the day one is fixed, its test passes, pytest reports XPASS as a failure, and the marker
-(and the matching entry of :func:`fuzz_support.known_defect`, where there is one) must go.
+"""Regression tests for the defects of the reference implementation the fuzzing found (issue 9), each reproduced
+precisely.  All are fixed: an MN suspends return routability while it has no home registration
+(``reference_impl/mn/core.py``), MAP, HA and MN use a Source Link-Layer Address option only when it holds a 6-octet
+Ethernet address (``reference_impl/homelink.py``, ``reference_impl/mn/core.py``), and an AR bounds its learnt MAP
+options and spreads its MAP options over RAs that fit the link MTU (``reference_impl/ar``).
 
-The daemons no longer die of any of them: :mod:`reference_impl.daemon.runner` counts and logs an action it
-cannot encode (``encode_errors``), replaces a link-layer destination that is not 6 octets, and survives an
-exception escaping a core (``internal_errors``).
+The daemons would survive them anyway: :mod:`reference_impl.daemon.runner` counts and logs an action it cannot
+encode (``encode_errors``), replaces a link-layer destination that is not 6 octets, and survives an exception
+escaping a core (``internal_errors``).
 """
 
 from __future__ import annotations
 
 import tracemalloc
 
-import pytest
 from fuzz_support import (
     ACC1, AR_LL, LCOA, MAP, OTHER_LCOA, OTHER_RCOA, RCOA, ar_core, map_core, mn_core, register_bu,
 )
 
 from reference_impl import wire as w
 from reference_impl.actions import Send
+from reference_impl.ar.map_table import MAX_LEARNED
 from reference_impl.map import MapConfig, MapCore
 
 LONG_LLADDR = bytes(range(14))  # a link-layer address option of 2 units (16 octets): 14 octets of "address"
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="reference_impl/mn/core.py MnCore._send_tests builds the HoTI's tunnel with "
-                   "the home binding's bound_coa, which is None once that binding expired while return routability "
-                   "was still retrying: Packet(src=None) cannot be encoded")
 def test_mn_hoti_retransmission_after_home_binding_expired():
-    """Repro: an MN registered with its MAP and HA, return routability with its CN under way (HoTI/CoTI out, no
-    answer yet); its clock then leaps 5000 s (daemon stalled, host suspended).  Ticking through the due timers
-    expires the home binding (bound_coa = None) before the RR retransmission timer fires, and the retransmitted
-    HoTI is ``Packet(src=None, dst=HA, payload=HoTI)``: ``encode_packet`` raises TypeError, which ended hmipv6-mn
-    in ``Daemon._send`` (now counted as ``encode_errors``)."""
+    """An MN registered with its MAP and HA, return routability with its CN under way (HoTI/CoTI out, no answer
+    yet); its clock then leaps 5000 s (daemon stalled, host suspended).  Ticking through the due timers expires the
+    home binding before the RR retransmission timer fires.  The retransmitted HoTI used to be
+    ``Packet(src=None, dst=HA, payload=HoTI)`` (TypeError in ``encode_packet``); now return routability is
+    suspended until the next home registration (RFC 6275 §6.1.3, §10.4.5: the HoTI goes through the HA)."""
     core, now = mn_core()
     when = now + 5000
     for _ in range(50):
@@ -41,13 +40,11 @@ def test_mn_hoti_retransmission_after_home_binding_expired():
         when = core.next_deadline()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="reference_impl/homelink.py ns_to_consider/proxy_na (MAP and HA cores) use "
-                   "the Source Link-Layer Address option's whole body as the Ethernet destination of the proxy NA")
 def test_map_proxy_na_to_a_link_layer_address_longer_than_ethernet():
-    """Repro: NS for a bound RCoA on the MAP's link, hop limit 255, Source Link-Layer Address option of length 2
-    (RFC 4861 §4.6.1 allows it for other link types; on Ethernet it is length 1).  The proxy NA's ``link_dst`` is
-    the 14 octets, so the daemon framed ``14 octets + own MAC + 0x86dd + packet``: a garbage frame (the runner now
-    logs ``bad_link_dst`` and lets the kernel resolve the destination)."""
+    """NS for a bound RCoA on the MAP's link, hop limit 255, Source Link-Layer Address option of length 2 (RFC 4861
+    §4.6.1 allows it for other link types; on Ethernet it is length 1, RFC 2464 §6).  The proxy NA's ``link_dst``
+    used to be the 14 octets (a garbage frame); now the option is treated as absent and the NA goes to the
+    solicitor's address for the I/O layer to resolve."""
     core = map_core(2)
     core.handle(0.0, "acc", register_bu(OTHER_RCOA, OTHER_LCOA, 1))
     ns = w.Packet(w.ip6("2001:db8:100::5"), w.solicited_node(OTHER_RCOA),
@@ -55,15 +52,14 @@ def test_map_proxy_na_to_a_link_layer_address_longer_than_ethernet():
     for action in core.handle(0.1, "dom", ns):
         if isinstance(action, Send):
             assert action.link_dst is None or len(action.link_dst) == 6, action.link_dst
+            assert action.packet.dst == w.ip6("2001:db8:100::5")  # RFC 4861 §7.2.4: to the solicitor
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="reference_impl/mn/core.py MnCore._on_ra keeps the Source Link-Layer Address "
-                   "option's whole body as the router's MAC (paths.router_mac)")
 def test_mn_router_mac_from_a_long_link_layer_address_option():
-    """Repro: the MN's current router (or one a spoofer on the link pretends to be) advertises with a Source
-    Link-Layer Address option of length 2.  ``paths().router_mac`` becomes 14 octets; hmipv6-mn builds every frame
-    of the home address's traffic as ``router_mac + own MAC + 0x86dd + packet`` (mn_main.MnHost.on_tun) and its BUs
-    with that ``link_dst``: the MN's traffic is garbled until the next good RA."""
+    """The MN's current router (or one a spoofer on the link pretends to be) advertises with a Source Link-Layer
+    Address option of length 2.  ``paths().router_mac`` used to become those 14 octets, garbling every frame of the
+    MN (mn_main.MnHost.on_tun, its BUs) until the next good RA; now the option counts as absent and the router's
+    known MAC is kept (RFC 4861 §6.3.4)."""
     core, now = mn_core()
     ra = w.Packet(AR_LL, w.ALL_NODES, w.RouterAdvertisement(router_lifetime=1800, options=(
         w.SourceLinkLayerAddress(LONG_LLADDR), w.PrefixInformation(ACC1, 64), w.MapOption(MAP, 1, 10, True, 86400))),
@@ -71,6 +67,9 @@ def test_mn_router_mac_from_a_long_link_layer_address_option():
     core.handle(now + 0.1, "acc", ra)
     mac = core.paths().router_mac
     assert mac is None or len(mac) == 6, mac
+    for action in core.handle(now + 0.2, "acc", ra) + core.tick(now + 0.3):
+        if isinstance(action, Send):
+            assert action.link_dst is None or len(action.link_dst) == 6, action
 
 
 def _flood_ar_with_learnt_maps(routers: int, per_ra: int):
@@ -84,28 +83,38 @@ def _flood_ar_with_learnt_maps(routers: int, per_ra: int):
     return ar
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="reference_impl/ar/core.py + ar/map_table.py: MAP options learnt by dynamic "
-                   "discovery are kept per (MAP, interface, advertising router) without any bound")
 def test_ar_learnt_map_options_are_bounded():
-    """Repro: 60 RAs of 1256 octets (each fits the link MTU) from 60 different link-local sources on a MAP-facing
-    link, 50 MAP options each, hop limit 255 (anyone on that link can send them: dynamic discovery has no
-    authentication).  The AR keeps 3000 learnt options and probes 3000 addresses by ICMPv6 echo every interval."""
+    """60 RAs of 1256 octets (each fits the link MTU) from 60 different link-local sources on a MAP-facing link, 50
+    MAP options each, hop limit 255 (anyone on that link can send them: dynamic discovery has no authentication).
+    The AR used to keep 3000 learnt options and probe 3000 addresses by ICMPv6 echo every interval; now it keeps
+    at most MAX_LEARNED and counts the options it refuses."""
     ar = _flood_ar_with_learnt_maps(60, 50)
+    assert MAX_LEARNED == 256
     assert len(ar.table.learned) <= 256 and len(ar.prober.states) <= 256, (len(ar.table.learned),
                                                                          len(ar.prober.states))
+    assert ar.counters["map_options_refused"] == 3000 - len(ar.table.learned)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="reference_impl/ar/core.py ArCore.build_ra puts every MAP option in one RA: "
-                   "beyond the link MTU it cannot be sent, beyond 65535 octets it cannot even be encoded")
 def test_ar_advertisement_fits_the_link_mtu():
-    """Repro: as above with 3 routers × 50 options.  RFC 4861 §6.2.3: an advertisement larger than the link MTU is
-    split (or options left out); here ``build_ra('acc')`` is one RA of 3,600+ octets, which the daemon's send
-    fails with EMSGSIZE on every RA: the access link goes without Router Advertisements (its MNs lose their
-    router).  With 60 routers the RA exceeds 65535 octets and ``encode_packet`` raises ValueError, which ended
-    hmipv6-ar in ``Daemon._send`` (now counted as ``encode_errors``)."""
+    """As above with 3 routers × 50 options.  The AR used to put them all in one RA of 3,600+ octets, which the
+    daemon's send failed with EMSGSIZE on every RA (the access link went without Router Advertisements); with 60
+    routers it exceeded 65535 octets and could not be encoded.  RFC 4861 §6.2.3: "multiple advertisements can be
+    sent, each containing a subset of the options": every RA the AR sends fits the link MTU with its Ethernet
+    header, each keeps the other options, and together they carry every MAP option."""
     ar = _flood_ar_with_learnt_maps(3, 50)
-    data = w.encode_packet(ar.build_ra("acc"))
-    assert len(data) + 14 <= 1514, len(data)
+    ras = ar.build_ras("acc")
+    assert len(ras) > 1
+    carried = []
+    for ra in ras:
+        data = w.encode_packet(ra)
+        assert len(data) + 14 <= 1514, len(data)
+        others = [o for o in ra.payload.options if not isinstance(o, w.MapOption)]
+        assert any(isinstance(o, w.PrefixInformation) for o in others) and any(
+            isinstance(o, w.SourceLinkLayerAddress) for o in others), others
+        carried += ra.payload.map_options
+    assert sorted(o.address for o in carried) == sorted(o.address for o in ar.advertised_map_options("acc"))
+    sends = [a for a in ar.tick(ar.next_deadline() + 10) if isinstance(a, Send) and a.iface == "acc"]
+    assert [s.packet for s in sends] == ar.build_ras("acc")  # what the AR sends is what build_ras builds
 
 
 def test_binding_refreshes_do_not_grow_memory():

@@ -432,8 +432,8 @@ def _map_option_type_253(config, edition):
     from reference_impl.daemon import advertiser
 
     class Retyped(ArCore):
-        def build_ra(self, iface):
-            return _option_type_253(super().build_ra(iface))
+        def build_ras(self, iface):
+            return [_option_type_253(ra) for ra in super().build_ras(iface)]
 
     advertiser.ArCore = Retyped  # this process runs only the variant
     return MapCore(config, edition)
@@ -445,7 +445,8 @@ from variants_mn import MN_VARIANTS_RFC5380  # noqa: E402
 
 VARIANTS_RFC5380: dict[str, tuple[str, str, str, str, Callable]] = {
     "ar-map-option-type-253": ("ar", "test_map_option_format", "FAIL", "HMIP-5380-5-P4-BIND-1",
-                               _ar(build_ra=lambda self, original, iface: _option_type_253(original(self, iface)))),
+                               _ar(build_ras=lambda self, original, iface: [
+                                   _option_type_253(ra) for ra in original(self, iface)])),
     "map-option-type-253": ("map", "test_originated_map_option", "FAIL", "HMIP-5380-5-P4-BIND-1",
                             _map_option_type_253),
     "map-option-lifetime-fixed": ("map", "test_originated_map_option", "FAIL", "HMIP-5380-5-P14-BIND-1",
