@@ -3,6 +3,7 @@ protection, and ICV checks that always agree.  Test-only, like the variants."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 
@@ -67,3 +68,40 @@ def lenient_icv() -> None:
         def compare_digest(a, b):
             return True
     esp.hmac = ah.hmac = Lenient
+
+
+def overriding(base: type, **overrides: Callable) -> Callable:
+    """A core factory ``(config, edition) -> core``: a subclass of ``base`` with the named methods replaced, each
+    override called as ``fn(self, original, *args, **kwargs)`` with ``base``'s own method as ``original``.
+
+    Checked when the variant is defined, not when it runs: the method exists and the override takes exactly the
+    original's positional parameters.  A core method whose signature changed would otherwise raise inside the
+    daemon (counted as an internal error), the broken behaviour would never happen, and the variant's test would
+    end INCONCLUSIVE instead of FAIL -- the control would stop controlling anything."""
+    for name, fn in overrides.items():
+        _check_override(base, name, fn)
+
+    def factory(config, edition):
+        cls = type(f"Variant{base.__name__}", (base,), {
+            name: (lambda fn, original: lambda self, *a, **k: fn(self, original, *a, **k))(fn, getattr(base, name))
+            for name, fn in overrides.items()})
+        return cls(config, edition)
+    return factory
+
+
+def _positional(fn: Callable, skip: int) -> list[inspect.Parameter] | None:
+    """The positional parameters of ``fn`` after the first ``skip``; None if it takes ``*args``."""
+    params = list(inspect.signature(fn).parameters.values())[skip:]
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return None
+    return [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+
+
+def _check_override(base: type, name: str, fn: Callable) -> None:
+    original = getattr(base, name, None)
+    if not callable(original):
+        raise TypeError(f"variant override {fn.__qualname__}: {base.__name__} has no method {name!r}")
+    wanted, taken = _positional(original, 1), _positional(fn, 2)
+    if wanted is not None and taken is not None and len(wanted) != len(taken):
+        raise TypeError(f"variant override {fn.__qualname__}{inspect.signature(fn)} does not take the parameters of "
+                        f"{base.__name__}.{name}{inspect.signature(original)} (after self, original)")

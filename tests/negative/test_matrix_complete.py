@@ -70,3 +70,24 @@ def test_variants_name_a_requirement_their_test_purpose_declares() -> None:
         assert verdict in ("FAIL", "WARN") or (verdict == "INFO" and level(catalog[requirement].keyword) == "MAY"), \
             f"variant {name}: {verdict} for a {catalog[requirement].keyword} requirement"
     assert set(TESTBED) <= set(VARIANTS)
+
+
+def test_a_variant_override_must_take_the_original_parameters() -> None:
+    """A core method whose signature changes must break the registry at import, not make a variant's override
+    raise inside its daemon (the broken behaviour never happens and the test ends INCONCLUSIVE, not FAIL): it
+    happened to ``mn-hoti-encapsulated-once`` when ``MnCore._send_tests`` gained a parameter."""
+    from seams import overriding
+
+    class Core:
+        def __init__(self, config, edition) -> None:
+            pass
+
+        def send(self, cn, coa):
+            return [cn, coa]
+
+    with pytest.raises(TypeError, match="does not take the parameters of Core.send"):
+        overriding(Core, send=lambda self, original, cn: original(self, cn))
+    with pytest.raises(TypeError, match="has no method 'sned'"):
+        overriding(Core, sned=lambda self, original, cn, coa: original(self, cn, coa))
+    core = overriding(Core, send=lambda self, original, cn, coa: original(self, cn, coa)[::-1])(None, "rfc4140")
+    assert core.send(1, 2) == [2, 1]

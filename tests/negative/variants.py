@@ -19,17 +19,12 @@ from reference_impl.actions import BindingUpdated, MapStateChanged, Send
 from reference_impl.ar.core import ArCore
 from reference_impl.map import core as map_core_module
 from reference_impl.map.core import MapCore
-from seams import Careless, PatchFirst, lenient_icv, with_seam
+from seams import Careless, PatchFirst, lenient_icv, overriding, with_seam
 
 
 def _map(**overrides: Callable) -> Callable:
     """A MapCore subclass with the given methods replaced (each gets ``self`` and the original)."""
-    def factory(config, edition):
-        cls = type("VariantMapCore", (MapCore,), {
-            name: (lambda fn: lambda self, *a, **k: fn(self, getattr(MapCore, name_), *a, **k))(fn)
-            for name, fn in overrides.items() for name_ in [name]})
-        return cls(config, edition)
-    return factory
+    return overriding(MapCore, **overrides)
 
 
 def _map_config(**changes) -> Callable:
@@ -80,12 +75,8 @@ def _advertised_dist_zero(config, edition):
 
 
 def _ar(**overrides: Callable) -> Callable:
-    def factory(config, edition):
-        cls = type("VariantArCore", (ArCore,), {
-            name: (lambda fn, n: lambda self, *a, **k: fn(self, getattr(ArCore, n), *a, **k))(fn, name)
-            for name, fn in overrides.items()})
-        return cls(config, edition)
-    return factory
+    """An ArCore subclass with the given methods replaced (each gets ``self`` and the original)."""
+    return overriding(ArCore, **overrides)
 
 
 def _refresh_without_ba(self, original, now, req, binding):

@@ -16,23 +16,14 @@ from collections.abc import Callable
 from reference_impl.actions import Send
 from reference_impl.mn import core as mn_core_module
 from reference_impl.mn.core import MnCore
-from seams import Careless, PatchFirst, lenient_icv, with_seam
+from seams import Careless, PatchFirst, lenient_icv, overriding, with_seam
 from reference_impl.wire.ipv6 import Packet
 from reference_impl.wire.mobility import BU_A, BU_H, BU_M, AlternateCareOfAddress, BindingUpdate
 
 
-def _override(name: str, fn: Callable) -> Callable:
-    """A method calling ``fn(self, original, ...)`` with MnCore's own ``name`` as the original."""
-    original = getattr(MnCore, name)
-    return lambda self, *a, **k: fn(self, original, *a, **k)
-
-
 def _mn(**overrides: Callable) -> Callable:
     """An MnCore subclass with the given methods replaced (each gets ``self`` and the original)."""
-    def factory(config, edition):
-        cls = type("VariantMnCore", (MnCore,), {name: _override(name, fn) for name, fn in overrides.items()})
-        return cls(config, edition)
-    return factory
+    return overriding(MnCore, **overrides)
 
 
 def _mn_config(**changes) -> Callable:
@@ -146,10 +137,10 @@ def _mn_takes_spoofed_ba(config, edition):
     return core
 
 
-def _hoti_encapsulated_once(self, original, cn):
+def _hoti_encapsulated_once(self, original, cn, home_coa):
     """The Home Test Init leaves inside the MAP tunnel only, without the tunnel to the HA (not twice, §12.2)."""
     out = []
-    for action in original(self, cn):
+    for action in original(self, cn, home_coa):
         p = action.packet if isinstance(action, Send) else None
         if p is not None and isinstance(p.payload, Packet) and isinstance(p.payload.payload, Packet):
             action = dataclasses.replace(action, packet=dataclasses.replace(p, payload=p.payload.payload))
