@@ -13,6 +13,10 @@ The host stack keeps its sockets; the daemon sits beside it:
 * The daemon reads Router Advertisements itself (``accept_ra`` is turned off on the interface: the kernel would
   ignore the MAP option anyway), configures the LCoA the core forms, and keeps a default route via the router.
 * Carrier changes (rtnetlink) are the link-layer movement trigger (RFC 6275 §11.5.1): ``link_up``/``link_down``.
+* On the home link (RFC 6275 §11.5.5, ``Paths.at_home``) nothing changes in the kernel set-up: packets from the
+  home address still come through the TUN device and leave untunnelled to the current router; packets to it
+  arriving on the link are the kernel's (the home address is a local address, on the TUN device); Neighbor
+  Solicitations for it are answered by the core (the kernel answers only for addresses on the link interface).
 
 Handover latency: the kernel changes a move needs (the new LCoA, the nftables set of own addresses, the default
 route, policy rules) are made in-process (:mod:`.mn_kernel`: rtnetlink and libnftables, ~0.1 ms each instead of a

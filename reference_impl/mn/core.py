@@ -60,11 +60,13 @@ from ..editions import check_edition
 from ..map.config import INFINITE
 from ..security import NullSecurity, SecurityDrop, SignallingSecurity
 from ..timers import TimerQueue
-from ..wire.addresses import ALL_ROUTERS, fmt, fmt_mac, in_prefix, is_link_local, multicast_mac
+from ..homelink import ns_to_consider
+from ..wire.addresses import ALL_NODES, ALL_ROUTERS, fmt, fmt_mac, in_prefix, is_link_local, multicast_mac
 from ..wire.errors import DecodeError
 from ..wire.icmpv6 import (
-    PI_A, AdvertisementInterval, Icmpv6Opaque, MapOption, Mtu, PrefixInformation, RouterAdvertisement,
-    RouterSolicitation, SourceLinkLayerAddress, ethernet_lladdr,
+    PI_A, PI_L, AdvertisementInterval, Icmpv6Opaque, MapOption, Mtu, NeighborAdvertisement, NeighborSolicitation,
+    PrefixInformation, RouterAdvertisement, RouterSolicitation, SourceLinkLayerAddress, TargetLinkLayerAddress,
+    ethernet_lladdr,
 )
 from ..wire.ipv6 import Packet, decode_packet
 from ..wire.mobility import (
@@ -123,6 +125,8 @@ class _Bul:
     lifetime_override: int | None = None  # previous-MAP BU: the old binding's remaining lifetime
     kbm: bytes | None = None  # correspondent registration: binding management key of the BU in flight
     indices: tuple[int, int] = (0, 0)
+    deregister: bool = False  # home agent entry: the at-home de-registration (Lifetime 0) is being sent
+    dereg_until: float = _INF  # ... until when the binding it deletes could last at the home agent at most
 
     @property
     def key(self) -> tuple[str, bytes]:
@@ -176,7 +180,7 @@ class MnCore:
         self.maps: dict[bytes, _StoredMap] = {}
         self.failed: set[bytes] = set()  # MAPs advertised with valid lifetime 0 (§10)
         self.refused: dict[bytes, int] = {}  # MAP -> status of the BA that rejected our local BU
-        self.mode = "none"  # "none" | "hmipv6" | "mipv6"
+        self.mode = "none"  # "none" | "hmipv6" | "mipv6" | "home" (RFC 6275 §11.5.5)
         self.primary: bytes | None = None
         self._new_maps: set[bytes] = set()  # MAPs the last stored RA advertised for the first time (§9 eager)
         self.bul: dict[tuple[str, bytes], _Bul] = {}
@@ -185,10 +189,12 @@ class MnCore:
         self._rs_left = 0
         self._ha_refresh_wanted = False
         self._last_paths: Paths | None = None
+        self.at_home = False  # RFC 6275 §11.5.5: the home subnet prefix is on-link (the last RA said so)
         self.counters: dict[str, Any] = {
             "ra_received": 0, "ra_ignored": 0, "rs_sent": 0, "bu_sent": {"map": 0, "ha": 0, "cn": 0},
             "ba_accepted": 0, "ba_rejected": 0, "ba_ignored": 0, "hoti_sent": 0, "coti_sent": 0,
             "handovers": {"intra": 0, "inter": 0}, "mipv6_fallbacks": 0,
+            "home_returns": 0, "home_deregistrations": 0, "na_sent": 0,
         }
         for cn in config.correspondents:
             self.cns[cn] = _Correspondent(cn)
@@ -229,6 +235,8 @@ class MnCore:
         msg = packet.payload
         if isinstance(msg, RouterAdvertisement):
             actions += self._on_ra(now, packet, msg)
+        elif isinstance(msg, NeighborSolicitation):
+            actions += self._on_ns(now, packet, msg)
         elif isinstance(msg, Packet):
             actions += self._on_tunnelled(now, packet)
         else:
@@ -323,7 +331,7 @@ class MnCore:
             map=primary.peer if live_primary else None, rcoa=primary.home if live_primary else None,
             home_agent=cfg.home_agent,
             ha_coa=ha.bound_coa if ha is not None and ha.expires is not None else None,
-            ro=ro, tunnels=tunnels,
+            ro=ro, tunnels=tunnels, at_home=self.at_home,
             link_mtu=self.router.mtu if self.router is not None and self.router.mtu else cfg.link_mtu,
         )
 
@@ -397,9 +405,166 @@ class MnCore:
             actions.append(_log("router_selected", router=packet.src, mac=mac,
                                 prefixes=[f"{fmt(p.prefix)}/{p.prefix_length}" for p in prefixes],
                                 maps=[fmt(o.address) for o in ra.map_options]))
+        if self._home_on_link(ra):
+            # RFC 6275 §11.5.5: "A mobile node detects that it has returned to its home link through the movement
+            # detection algorithm in use (Section 11.5.2), when the mobile node detects that its home subnet
+            # prefix is again on-link."  No care-of address from this link, no MAP registration (the MAP options
+            # are stored, §7.2, but not acted on while at home).
+            actions += self._store_maps(now, ra.map_options if self.config.hmipv6 else ())
+            return actions + self._returned_home(now)
+        if self.at_home:
+            actions += self._left_home(now)
         actions += self._update_lcoa(now, prefixes)
         actions += self._store_maps(now, ra.map_options if self.config.hmipv6 else ())
         return actions + self._reconsider(now)
+
+    def _home_on_link(self, ra: RouterAdvertisement) -> bool:
+        """RFC 6275 §11.5.2 / §11.5.5: the RA (from the current router, already validated) lists the home subnet
+        prefix as on-link: a Prefix Information option with the L flag and a non-zero valid lifetime whose prefix
+        holds the home address (RFC 4861 §6.3.4: such a prefix is on-link)."""
+        home = self.config.home_address
+        return any(isinstance(o, PrefixInformation) and o.flags & PI_L and o.valid_lifetime > 0
+                   and in_prefix(home, o.prefix, o.prefix_length) for o in ra.options)
+
+    # --------------------------------------------------------------------------------- returning home (§11.5.5)
+
+    def _returned_home(self, now: float) -> list[Action]:
+        """Arrival on the home link (idempotent: nothing more while already at home).
+
+        * The LCoA, every local binding and every correspondent binding are given up without signalling: the
+          local bindings are released "lazily" (base §9: "should not release existing bindings until it no longer
+          receives the MAP option ... or the lifetime of its existing binding expires") -- the home link's router
+          advertises no MAP option for us to use, and a local BU could not be answered anyway: the MAP's BA goes
+          to the LCoA (§6.1), and there is no LCoA at home.  They lapse at the MAP.  Correspondent bindings lapse
+          at the correspondents too: deleting them is a MAY (RFC 6275 §11.7.2: "A mobile node MAY also send a
+          Binding Update to such a correspondent node, instructing it to delete any existing binding"), which
+          would need a new home test first; not done.
+        * The home registration is deleted (:meth:`_deregister_home`)."""
+        if self.at_home:
+            return []
+        cfg = self.config
+        self.at_home = True
+        self.mode = "home"
+        self.counters["home_returns"] += 1
+        actions: list[Action] = [_log("returned_home", router=self.router.address if self.router else None,
+                                      text="home subnet prefix on-link (RFC 6275 §11.5.2, §11.5.5)")]
+        old = self.lcoa
+        if old is not None:
+            if cfg.lcoa_source == "slaac":
+                actions.append(AddressRemoved(cfg.iface, old, "lcoa", "home"))
+            self.lcoa = None
+            self.lcoa_prefix = None
+            self.lcoa_valid_until = _INF
+            self._timers.cancel(("lcoa",))
+        for entry in [e for e in self.bul.values() if e.kind == "map"]:
+            actions += [_log("map_released", map=entry.peer, rcoa=entry.home,
+                             text="at home: the local binding is left to expire (base §9 lazy)")]
+            actions += self._drop_entry(entry, "home")
+        self.primary = None
+        for entry in [e for e in self.bul.values() if e.kind == "cn"]:
+            actions += [_log("cn_binding_left", cn=entry.peer, text="at home: left to expire (RFC 6275 §11.7.2 "
+                                                                    "MAY delete: not done)")]
+            actions += self._drop_entry(entry, "home")
+        for cn in self.cns.values():
+            self._timers.cancel(("rr", cn.address))
+            if cn.state not in ("unsupported", "refused"):
+                cn.state = "idle"
+            cn.home_cookie = cn.careof_cookie = None
+            cn.careof_token = None
+            cn.careof_for = None
+        return actions + self._deregister_home(now)
+
+    def _deregister_home(self, now: float) -> list[Action]:
+        """RFC 6275 §11.5.5: "the mobile node MUST send a Binding Update to its home agent to instruct its home
+        agent to no longer intercept or tunnel packets for it" -- if the home agent may hold a binding: the
+        Binding Update List has a home registration acknowledged or still being sent.  Without one (the node
+        starts at home, or every registration was refused) there is nothing to delete.
+
+        The BU (see :meth:`_bu_packet`): A and H set, Lifetime 0, care-of address = home address, source = home
+        address ("The mobile node MUST use its home address as the source address in the Binding Update"),
+        retransmitted as RFC 6275 §11.8 says (INITIAL_BINDACK_TIMEOUT: not a first registration) until the BA, or
+        until the binding it deletes has run out at the home agent anyway."""
+        cfg = self.config
+        entry = self.bul.get(("ha", cfg.home_agent)) if cfg.home_agent is not None else None
+        if entry is None or entry.state == "failed" or (entry.expires is None and entry.state != "sending"):
+            if entry is not None:
+                self._drop_entry(entry, "home")
+            return [_log("home_address_usable", text="at home with no home registration to delete")]
+        lasts = max([entry.expires if entry.expires is not None else -_INF] +
+                    [at + lifetime for at, lifetime in entry.sent.values()])
+        for kind in ("retx", "refresh", "expire"):
+            self._timers.cancel((kind, entry.key))
+        self._ha_refresh_wanted = False
+        entry.deregister = True
+        entry.dereg_until = lasts
+        entry.coa = cfg.home_address
+        entry.bound_coa = None
+        entry.expires = None
+        entry.sent = {}
+        entry.retried_135 = False
+        entry.state = "sending"
+        entry.timeout = cfg.initial_bindack_timeout
+        self.counters["home_deregistrations"] += 1
+        return [_log("home_deregistration", ha=entry.peer, binding_until=None if lasts == _INF else lasts)] + \
+            self._transmit(now, entry)
+
+    def _home_reclaimed(self, now: float, reason: str) -> list[Action]:
+        """RFC 6275 §11.5.5: "After receiving the Binding Acknowledgement for its Binding Update to its home agent,
+        the mobile node MUST multicast onto the home link (to the all-nodes multicast address) a Neighbor
+        Advertisement ... The Target Address in this Neighbor Advertisement MUST be set to the mobile node's home
+        address, and the Advertisement MUST include a Target Link-layer Address option ... for each of its home
+        addresses, as defined by the current on-link prefixes, including its link-local address.  The Solicited
+        (S) flag ... MUST NOT be set ... The Override (O) flag ... MUST be set."  Sent once each (the
+        MAX_NEIGHBOR_ADVERTISEMENT retransmissions are a MAY), from the link-local address."""
+        cfg = self.config
+        actions: list[Action] = [_log("home_address_reclaimed", reason=reason)]
+        for target in (cfg.home_address, cfg.link_local):
+            na = NeighborAdvertisement(target, r=False, s=False, o=True,
+                                       options=(TargetLinkLayerAddress(cfg.link_address),))
+            self.counters["na_sent"] += 1
+            actions.append(Send(cfg.iface, Packet(cfg.link_local, ALL_NODES, na, hop_limit=255),
+                                multicast_mac(ALL_NODES)))
+        return actions
+
+    def _left_home(self, now: float) -> list[Action]:
+        """An RA without the home subnet prefix after being at home: away again.  A de-registration still waiting
+        for its BA is abandoned (RFC 6275 §11.7.1: retransmit "until acknowledged (or until it begins attempting
+        to register a different primary care-of address)"); the move then goes as any other (new LCoA, MAP, home
+        registration)."""
+        self.at_home = False
+        self.mode = "none"
+        cfg = self.config
+        entry = self.bul.get(("ha", cfg.home_agent)) if cfg.home_agent is not None else None
+        actions: list[Action] = [_log("left_home", router=self.router.address if self.router else None)]
+        if entry is not None and entry.deregister:
+            self._timers.cancel(("retx", entry.key))
+            entry.deregister = False
+            entry.dereg_until = _INF
+            entry.state = "idle"
+            entry.sent = {}
+            actions.append(_log("home_deregistration_abandoned", ha=entry.peer))
+        return actions
+
+    def _on_ns(self, now: float, packet: Packet, ns: NeighborSolicitation) -> list[Action]:
+        """RFC 6275 §11.5.5: "After the mobile node sends the Binding Update, it MUST be prepared to reply to
+        Neighbor Solicitations for its home address.  Such replies MUST be sent using a unicast Neighbor
+        Advertisement to the sender's link-layer address."  (The home address is not on the link interface of
+        the daemon, so the kernel does not answer.)  A DAD probe for it is answered to all nodes (RFC 4861
+        §7.2.4).  Away from home the home agent defends the address: nothing is answered."""
+        cfg = self.config
+        if not self.at_home or ns.target != cfg.home_address:
+            return []
+        valid = ns_to_consider(packet, ns)
+        if valid is None:
+            return [_log("ns_ignored", src=packet.src, reason="invalid Neighbor Solicitation (RFC 4861 §7.1.1)")]
+        from_dad, slla = valid
+        na = NeighborAdvertisement(ns.target, r=False, s=not from_dad, o=True,
+                                   options=(TargetLinkLayerAddress(cfg.link_address),))
+        self.counters["na_sent"] += 1
+        if from_dad:
+            return [Send(cfg.iface, Packet(cfg.home_address, ALL_NODES, na, hop_limit=255),
+                         multicast_mac(ALL_NODES))]
+        return [Send(cfg.iface, Packet(cfg.home_address, packet.src, na, hop_limit=255), slla)]
 
     # ------------------------------------------------------------------------------------------------- LCoA
 
@@ -407,6 +572,8 @@ class MnCore:
         """Keep the LCoA while its prefix is advertised, else form (or take from the kernel) one on an advertised
         prefix (RFC 6275 §11.5.3).  The LCoA is always derived from a prefix advertised on the link (§3.1)."""
         cfg = self.config
+        if self.at_home:
+            return []  # RFC 6275 §11.5.5: at home no care-of address is formed
         own_rcoas = {e.home for e in self.bul.values() if e.kind == "map"}
         if self.lcoa is not None:
             for p in prefixes:
@@ -751,6 +918,8 @@ class MnCore:
 
     def _transmit(self, now: float, entry: _Bul) -> list[Action]:
         """One transmission of the entry's BU with a new sequence number (RFC 6275 §11.8)."""
+        if entry.deregister:
+            return self._transmit_deregistration(now, entry)
         lifetime = self._lifetime(now, entry)
         units = _units(lifetime)
         if units == 0:
@@ -769,6 +938,24 @@ class MnCore:
         return [_log("bu_sent", kind=entry.kind, role=entry.role or None, peer=entry.peer, home=entry.home,
                      coa=entry.coa, seq=entry.seq, lifetime=units * 4, timeout=entry.timeout),
                 Send(self.config.iface, packet, self._link_dst())]
+
+    def _transmit_deregistration(self, now: float, entry: _Bul) -> list[Action]:
+        """One transmission of the at-home de-registration (RFC 6275 §11.5.5, §6.1.7: "The deletion of a binding
+        MUST be indicated by setting the Lifetime field to 0"); none once the binding it deletes has run out."""
+        if now >= entry.dereg_until:
+            self._timers.cancel(("retx", entry.key))
+            self._drop_entry(entry, "expired")
+            return [_log("home_deregistration_moot", ha=entry.peer,
+                         text="the home binding has expired at the home agent meanwhile")] + \
+                self._home_reclaimed(now, "home binding expired")
+        entry.seq = (entry.seq + 1) & 0xFFFF
+        self._last_seq[entry.key] = entry.seq
+        entry.sent[entry.seq] = (now, 0)
+        self._timers.set(("retx", entry.key), now + entry.timeout)
+        self.counters["bu_sent"]["ha"] += 1
+        return [_log("bu_sent", kind="ha", role="deregistration", peer=entry.peer, home=entry.home,
+                     coa=entry.coa, seq=entry.seq, lifetime=0, timeout=entry.timeout),
+                Send(self.config.iface, self._bu_packet(entry, 0), self._link_dst())]
 
     def _link_dst(self) -> bytes | None:
         return self.router.mac if self.router is not None else None
@@ -796,6 +983,18 @@ class MnCore:
             if cfg.iid == cfg.home_address[8:]:
                 flags |= BU_L
             options = (AlternateCareOfAddress(entry.coa),) if cfg.ha_alternate_coa else ()
+            if entry.deregister:
+                # RFC 6275 §11.5.5: "the mobile node MUST set the Acknowledge (A) and Home Registration (H) bits,
+                # set the Lifetime field to zero, and set the care-of address for the binding to the mobile
+                # node's own home address.  The mobile node MUST use its home address as the source address".
+                # No Home Address option: the home address is the source (§11.7.1: "either in the Home Address
+                # destination option or in the Source Address field"; §6.3: the option carries a home address
+                # for a packet sent from a care-of address).  The Alternate Care-of Address option (= the home
+                # address) stays as in every home registration (§11.7.1 "MUST be included in all home
+                # registrations").  Not tunnelled; to the current router's link-layer address (below).
+                return self.security.protect(
+                    Packet(cfg.home_address, entry.peer, BindingUpdate(entry.seq, flags, units, options),
+                           hop_limit=64), None)
             inner = Packet(entry.coa, entry.peer, BindingUpdate(entry.seq, flags, units, options), hop_limit=64,
                            home_address=entry.home)
             return self._via(self.security.protect(inner, None), entry.coa)
@@ -809,7 +1008,7 @@ class MnCore:
         """Home registration with the current care-of address (§6.1: after the MAP's BA) if it changed."""
         cfg = self.config
         coa = self._current_coa()
-        if cfg.home_agent is None or coa is None:
+        if cfg.home_agent is None or coa is None or self.at_home:
             return []
         entry = self.bul.get(("ha", cfg.home_agent))
         if entry is None:
@@ -899,6 +1098,13 @@ class MnCore:
                                                "ignore)")
             if packet.dst != self.lcoa:
                 return self._ignore_ba(packet, "not addressed to the current LCoA")
+        elif entry.deregister:
+            # RFC 6275 §9.5.4 / §6.1.8: a BA to a BU sent from the home address has no type 2 routing header;
+            # one holding the home address is accepted too
+            if packet.rh2_address not in (None, cfg.home_address):
+                return self._ignore_ba(packet, "type 2 routing header not holding the home address")
+            if packet.dst != cfg.home_address:
+                return self._ignore_ba(packet, "not addressed to the home address")
         else:
             if packet.rh2_address != cfg.home_address:
                 return self._ignore_ba(packet, "no type 2 routing header holding the home address (RFC 6275 §6.4)")
@@ -939,6 +1145,8 @@ class MnCore:
         if ba.status == 1 and entry.kind == "ha":
             actions.append(_log("prefix_discovery_needed", text="status 1: Mobile Prefix Solicitation is not "
                                                                 "implemented (RFC 6275 §11.7.3 SHOULD)"))
+        if entry.deregister:  # RFC 6275 §11.5.5: the home binding is gone; the home address is ours on the link
+            return actions + self._drop_entry(entry, "deregistered") + self._home_reclaimed(now, "deregistered")
         if entry.granted == 0:
             return actions + self._drop_entry(entry, "deregistered")
         entry.state = "bound"
@@ -971,6 +1179,13 @@ class MnCore:
                     self._drop_entry(entry, "map-changed")
             self.refused[entry.peer] = ba.status
             return actions + self._drop_entry(entry, "map-refused") + self._reconsider(now)
+        if entry.kind == "ha" and entry.deregister:
+            # 133 (not home agent for this mobile node, RFC 6275 §9.5.1): it holds no binding to delete.  Any other
+            # refusal: the de-registration is not retried (the binding lapses at the home agent).
+            actions += self._drop_entry(entry, "deregistration-refused")
+            if ba.status == 133:
+                return actions + self._home_reclaimed(now, "home agent holds no binding (status 133)")
+            return actions + [_log("home_deregistration_failed", status=ba.status)]
         if entry.kind == "ha":
             entry.state = "failed"
             note = "MUST NOT re-use this home address" if ba.status == 134 else "no further BUs to the HA"
@@ -1216,6 +1431,8 @@ class MnCore:
         if entry.kind == "map":
             return actions + self._drop_entry(entry, "expired") + self._reconsider(now)
         if entry.kind == "ha":
+            if entry.deregister:
+                return actions
             entry.expires = None
             entry.bound_coa = None
             if entry.state != "sending":
@@ -1243,6 +1460,7 @@ class MnCore:
             "edition": self.edition,
             "now": now,
             "mode": self.mode,
+            "at_home": self.at_home,
             "link_up": self.link_is_up,
             "home_address": fmt(self.config.home_address),
             "lcoa": fmt(self.lcoa) if self.lcoa is not None else None,

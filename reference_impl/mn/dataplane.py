@@ -15,13 +15,18 @@ home address, no RO         reverse tunnelling (RFC 6275 §11.3.1): inner packet
                             MAP (§6.1, §12.2: encapsulated twice); in Mobile IPv6 mode LCoA -> HA
 an RCoA                     §6.5 (the RCoA used as source, INC-8): inside that MAP's tunnel LCoA -> MAP
 anything else (LCoA, ...)   unchanged: packets from the LCoA are not tunnelled (§6.1 last paragraph, INC-8)
+home address, at home       unchanged (RFC 6275 §11.5.5: once the de-registration is sent the home address is
+                            used on the home link as on any link; the I/O layer sends it to the current router)
 ==========================  =============================================================================
 
 Incoming (``incoming``) returns ``(verdict, data)``: "signal" (give the original packet, decoded, to the core's
 ``handle``: a Mobility Header at the innermost level, or a Router Advertisement), "deliver" (``data`` is the plain
 packet for the host stack: tunnels removed, a type 2 routing header for the home address processed so the home
 address is the destination), "drop" (a tunnel from a node that is not a bound MAP / the home agent, or to an
-address that is not ours), or "pass" (not mobility traffic: hand the packet to the kernel unchanged).
+address that is not ours), or "pass" (not mobility traffic: hand the packet to the kernel unchanged).  At home
+(``Paths.at_home``) packets to the home address are treated as packets to the LCoA are away from home (the BA of
+the de-registration is signalling), and a Neighbor Solicitation for the home address is signalling too: the core
+answers it (RFC 6275 §11.5.5 "MUST be prepared to reply to Neighbor Solicitations for its home address").
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ __all__ = ["Paths", "incoming", "outgoing", "upper_layer_mtu"]
 
 _TUNNEL, _MH, _ICMPV6 = 41, 135, 58
 _EXTENSIONS = (0, 43, 60)  # Hop-by-Hop, Routing, Destination Options: a type 2 routing header may follow
-_RA = 134
+_RA, _NS = 134, 135
 _HAO_HEADER = 24  # Destination Options header carrying a Home Address option (8n+6 alignment): 24 octets
 
 
@@ -45,11 +50,12 @@ _HAO_HEADER = 24  # Destination Options header carrying a Home Address option (8
 class Paths:
     """The data-plane view of one mobile node (see the module docstring for how it is used).
 
-    ``mode``: "none" (no care-of address yet), "hmipv6" or "mipv6" (no MAP usable: plain Mobile IPv6).
+    ``mode``: "none" (no care-of address yet), "hmipv6", "mipv6" (no MAP usable: plain Mobile IPv6) or "home".
     ``map`` / ``rcoa``: the primary MAP and RCoA (None in Mobile IPv6 mode); ``tunnels``: every (RCoA, MAP) pair
     with a local binding acknowledged or being kept (primary, additional MAPs, previous MAP forwarding).
     ``ha_coa``: the care-of address the home agent acknowledged (None: no home registration yet).
     ``ro``: (correspondent, care-of address) pairs with an acknowledged correspondent binding.
+    ``at_home``: on the home link (mode "home", RFC 6275 §11.5.5): the home address is used untunnelled.
     """
 
     iface: str
@@ -65,6 +71,7 @@ class Paths:
     tunnels: tuple[tuple[bytes, bytes], ...] = ()
     link_mtu: int = 1500
     router: bytes | None = None  # link-local address of the current default router
+    at_home: bool = False
 
     def map_for(self, rcoa: bytes) -> bytes | None:
         return next((m for r, m in self.tunnels if r == rcoa), None)
@@ -104,6 +111,8 @@ def outgoing(paths: Paths, packet: bytes) -> bytes | None:
         return None
     _nh, src, dst = head
     if src == paths.home_address:
+        if paths.at_home:
+            return packet
         coa = paths.ro_coa(dst)
         if coa is not None:
             try:
@@ -153,8 +162,12 @@ def incoming(paths: Paths, packet: bytes) -> tuple[str, bytes]:
     ours = {a for a in (paths.lcoa, paths.home_address) if a is not None} | {r for r, _ in paths.tunnels}
     if nh == _ICMPV6 and len(packet) > 40 and packet[40] == _RA:
         return "signal", packet
+    if paths.at_home and nh == _ICMPV6 and len(packet) >= 64 and packet[40] == _NS \
+            and packet[48:64] == paths.home_address:
+        return "signal", packet
     if nh != _TUNNEL:
-        if dst == paths.lcoa and (_is_signal(packet) or nh in _EXTENSIONS):
+        mine = dst == paths.lcoa or (paths.at_home and dst == paths.home_address)
+        if mine and (_is_signal(packet) or nh in _EXTENSIONS):
             return _final(paths, packet, packet, ours)
         return "pass", packet
     if dst != paths.lcoa:
