@@ -25,6 +25,7 @@ from reference_impl.ha import HaConfig, HaCore
 from reference_impl.map import MapConfig, MapCore
 from reference_impl.mn import MnConfig, MnCore, Paths, dataplane, select_maps
 from reference_impl.wire import fastpath
+from mn_actions import bus, layers, logs, sends
 
 INF = 0xFFFFFFFF
 IF = "wlan0"
@@ -68,36 +69,8 @@ def ra(*maps: w.MapOption, src: bytes = AR1_LL, prefix: bytes = A1, valid: int =
                     hop_limit=hop_limit)
 
 
-def sends(actions) -> list[Send]:
-    return [a for a in actions if isinstance(a, Send)]
-
-
-def logs(actions, event: str) -> list[Log]:
-    return [a for a in actions if isinstance(a, Log) and a.event == event]
-
-
 def of(actions, kind):
     return [a for a in actions if isinstance(a, kind)]
-
-
-def layers(packet: w.Packet) -> list[w.Packet]:
-    """Outer header first, innermost packet last."""
-    out = [packet]
-    while isinstance(out[-1].payload, w.Packet):
-        out.append(out[-1].payload)
-    return out
-
-
-def bus(actions, kind: str | None = None) -> list[Send]:
-    """Sends carrying a BU (innermost), optionally only local (M) / home (H) / correspondent ones."""
-    found = []
-    for s in sends(actions):
-        bu = layers(s.packet)[-1].payload
-        if isinstance(bu, w.BindingUpdate):
-            k = "map" if bu.m else "ha" if bu.h else "cn"
-            if kind is None or k == kind:
-                found.append(s)
-    return found
 
 
 def ack(send: Send, status: int = 0, lifetime: int | None = None, options: tuple = ()) -> w.Packet:

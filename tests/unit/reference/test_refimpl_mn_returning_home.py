@@ -8,9 +8,10 @@ from __future__ import annotations
 import random
 
 from reference_impl import wire as w
-from reference_impl.actions import AddressRemoved, Log, Send
+from reference_impl.actions import AddressRemoved, Send
 from reference_impl.mn import MnConfig, MnCore, dataplane
 from reference_impl.wire.addresses import solicited_node
+from mn_actions import bus, layers, logs, sends
 
 INF = 0xFFFFFFFF
 IF = "wlan0"
@@ -46,32 +47,6 @@ def ra(*maps: w.MapOption, src: bytes = AR1_LL, mac: bytes = AR_MAC, prefix: byt
 def home_ra() -> w.Packet:
     """The home link's router: the home subnet prefix, no MAP option."""
     return ra(src=HOME_LL, mac=HOME_MAC, prefix=HOME_PREFIX)
-
-
-def sends(actions) -> list[Send]:
-    return [a for a in actions if isinstance(a, Send)]
-
-
-def logs(actions, event: str) -> list[Log]:
-    return [a for a in actions if isinstance(a, Log) and a.event == event]
-
-
-def layers(packet: w.Packet) -> list[w.Packet]:
-    out = [packet]
-    while isinstance(out[-1].payload, w.Packet):
-        out.append(out[-1].payload)
-    return out
-
-
-def bus(actions, kind: str | None = None) -> list[Send]:
-    found = []
-    for s in sends(actions):
-        bu = layers(s.packet)[-1].payload
-        if isinstance(bu, w.BindingUpdate):
-            k = "map" if bu.m else "ha" if bu.h else "cn"
-            if kind is None or k == kind:
-                found.append(s)
-    return found
 
 
 def nas(actions) -> list[Send]:
