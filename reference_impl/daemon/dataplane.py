@@ -32,15 +32,19 @@ from ..actions import (
 )
 from ..wire import fmt
 from .linkio import RawSender
-from .nexthop import NextHops
+from .nexthop import Entry, NextHops
 from .nft import NftError, Table, Transaction, delete_table
 
 ICMPV6, ND_FIRST, ND_LAST, TUNNEL = 58, 133, 137, 41
 _ETHERTYPE_IPV6 = b"\x86\xdd"
 _VERSION_6 = 6 << 28
 _OUTER = struct.Struct("!IHBB16s16s").pack  # RFC 2473 outer header: version, payload length, 41, hop limit, src, dst
-_ETH_OUTER = struct.Struct("!14sIHBB16s16s").pack  # the same behind an Ethernet header
+# the same followed by the inner header's first 7 octets and its (decremented) hop limit: one pack, one join; and
+# all that behind an Ethernet header
+_OUTER_HEAD = struct.Struct("!IHBB16s16s7sB").pack
+_ETH_OUTER_HEAD = struct.Struct("!14sIHBB16s16s7sB").pack
 _HOP_LIMITS = [bytes((h,)) for h in range(256)]
+_DECREMENTED = [bytes((max(h - 1, 0),)) for h in range(256)]  # a hop limit (> 1) as forwarded: one less
 
 
 def binding_change(action: Action) -> tuple[str, bytes, bytes] | None:
@@ -189,7 +193,7 @@ class TunnelPlane:
         then forgotten).  Forwarded packets may so leave after a packet the core sends for a later frame of the
         same batch (the core never sends data packets: nothing it judges depends on that order)."""
         own, check, address = self.own, self._check_reverse, self.address
-        hop_limits, outer, eth_outer = _HOP_LIMITS, _OUTER, _ETH_OUTER
+        decremented, outer, outer_head, eth_outer_head = _DECREMENTED, _OUTER, _OUTER_HEAD, _ETH_OUTER_HEAD
         # the binding cache read directly (a dict of objects with .lcoa) where the core's lookups are the plain
         # ones (MapCore's, HaCore's); else (a subclass overriding them) through its methods
         direct = self._direct
@@ -204,54 +208,75 @@ class TunnelPlane:
         up: list[bytes] = []  # decapsulated, from a mobile node's address, through the raw socket
         forwarded = exceeded = linked = linked_down = 0
         failed_link: list[tuple[bytes, bytes]] = []  # (destination, packet) whose packet socket send failed
+        # within this batch: an unbound inner destination of the reverse tunnel -> its next hop entry, so that a
+        # batch towards one correspondent looks the binding cache and the next hops up once; emptied whenever a
+        # frame went to ``other`` (the core may have bound that destination meanwhile)
+        routes: dict[bytes, Entry] = {}
+        route_get = routes.get
+        passed_on = other
+
+        def other(iface: str, frame: bytes) -> None:
+            try:
+                passed_on(iface, frame)
+            finally:
+                routes.clear()
         for frame in frames:
             try:
                 size = len(frame)
-                if size < 54 or frame[12] != 0x86 or frame[13] != 0xDD or frame[20] == 60:
-                    other(iface, frame)  # not IPv6; or a destination options header (a BU: the fast refresh path)
+                if size < 54 or frame[12] != 0x86 or frame[13] != 0xDD:
+                    other(iface, frame)  # not IPv6
                     continue
-                nh, dst = frame[20], frame[38:54]
-                if nh == TUNNEL and dst in own:  # reverse tunnel (RFC 6275 §10.4.5); what is unusual: _reverse
-                    end = 54 + ((frame[18] << 8) | frame[19])
-                    if end > size:
-                        end = size
-                    if end < 94 or frame[14] >> 4 != 6 or frame[54] >> 4 != 6:
-                        self._reverse(frame)
-                        continue
-                    if direct:
-                        binding = bget(frame[62:78])
-                        if binding is None or binding.lcoa != frame[22:38]:
+                nh = frame[20]
+                if nh == TUNNEL:
+                    if frame[38:54] in own:  # reverse tunnel (RFC 6275 §10.4.5); what is unusual: _reverse
+                        end = 54 + ((frame[18] << 8) | frame[19])
+                        if end > size:
+                            end = size
+                        if end < 94 or frame[14] >> 4 != 6 or frame[54] >> 4 != 6:
                             self._reverse(frame)
                             continue
-                    elif not check(frame[22:38], frame[62:78]):
-                        self._reverse(frame)
-                        continue
-                    forwarded += 1
-                    hop_limit = frame[61]
-                    if hop_limit <= 1:
-                        exceeded += 1
-                        continue
-                    inner_dst = frame[78:94]
-                    binding = bget(inner_dst)
-                    if binding is not None:  # to another mobile node of this anchor: straight back into a tunnel
-                        down.append(outer(_VERSION_6, end - 54, TUNNEL, 64, address, binding.lcoa)
-                                    + frame[54:61] + hop_limits[hop_limit - 1] + frame[62:end])
-                        continue
-                    if resolve is not None:
-                        entry = get_entry(inner_dst)
-                        if entry is None or entry[2] <= now:
-                            entry = resolve(inner_dst)
-                        send = entry[0]
-                        if send is not None and end - 54 <= entry[3]:
-                            packet = entry[1] + frame[54:61] + hop_limits[hop_limit - 1] + frame[62:end]
-                            try:
-                                send(packet)
-                                linked += 1
-                            except OSError:
-                                failed_link.append((inner_dst, packet))
+                        if direct:
+                            binding = bget(frame[62:78])
+                            if binding is None or binding.lcoa != frame[22:38]:
+                                self._reverse(frame)
+                                continue
+                        elif not check(frame[22:38], frame[62:78]):
+                            self._reverse(frame)
                             continue
-                    up.append(frame[54:61] + hop_limits[hop_limit - 1] + frame[62:end])
+                        forwarded += 1
+                        hop_limit = frame[61]
+                        if hop_limit <= 1:
+                            exceeded += 1
+                            continue
+                        inner_dst = frame[78:94]
+                        via = route_get(inner_dst)
+                        if via is None:
+                            binding = bget(inner_dst)
+                            if binding is not None:  # to another mobile node of this anchor: into its tunnel
+                                down.append(outer(_VERSION_6, end - 54, TUNNEL, 64, address, binding.lcoa)
+                                            + frame[54:61] + decremented[hop_limit] + frame[62:end])
+                                continue
+                            if resolve is not None:
+                                via = get_entry(inner_dst)
+                                if via is None or via[2] <= now:
+                                    via = resolve(inner_dst)
+                                routes[inner_dst] = via
+                        if via is not None:
+                            send, head, _expiry, mtu = via
+                            if send is not None and end - 54 <= mtu:
+                                packet = head + frame[54:61] + decremented[hop_limit] + frame[62:end]
+                                try:
+                                    send(packet)
+                                    linked += 1
+                                except OSError:
+                                    failed_link.append((inner_dst, packet))
+                                continue
+                        up.append(frame[54:61] + decremented[hop_limit] + frame[62:end])
+                        continue
+                elif nh == 60:
+                    other(iface, frame)  # a destination options header (a BU: the fast refresh path)
                     continue
+                dst = frame[38:54]
                 binding = bget(dst) if tunnelling else None
                 if binding is None or (nh == ICMPV6 and size > 54 and ND_FIRST <= frame[54] <= ND_LAST):
                     other(iface, frame)
@@ -265,18 +290,19 @@ class TunnelPlane:
                     entry = get_entry(lcoa)
                     if entry is None or entry[2] <= now:
                         entry = resolve(lcoa)
-                    send = entry[0]
-                    if send is not None and size + 26 <= entry[3]:  # outer header + packet within the MTU
-                        packet = (eth_outer(entry[1], _VERSION_6, size - 14, TUNNEL, 64, address, lcoa)
-                                  + frame[14:21] + hop_limits[hop_limit - 1] + frame[22:])
+                    send, head, _expiry, mtu = entry
+                    if send is not None and size + 26 <= mtu:  # outer header + packet within the MTU
+                        # Ethernet, outer header, the inner header's first 7 octets and its hop limit less one
+                        packet = eth_outer_head(head, _VERSION_6, size - 14, TUNNEL, 64, address, lcoa,
+                                                frame[14:21], hop_limit - 1) + frame[22:]
                         try:
                             send(packet)
                             linked_down += 1
                         except OSError:
                             failed_link.append((lcoa, packet))
                         continue
-                down.append(outer(_VERSION_6, size - 14, TUNNEL, 64, address, lcoa)
-                            + frame[14:21] + hop_limits[hop_limit - 1] + frame[22:])
+                down.append(outer_head(_VERSION_6, size - 14, TUNNEL, 64, address, lcoa, frame[14:21], hop_limit - 1)
+                            + frame[22:])
             except Exception:  # noqa: BLE001 - the per-frame path meets it again and logs it
                 other(iface, frame)
         counters = self.counters

@@ -8,8 +8,9 @@ re-sends it whole, and the far end would otherwise drop it as corrupt.
 Forwarding cost: frames are read ``recvmmsg`` batches at a time (:class:`BatchReceiver`: one system call for up
 to :data:`RECV_BATCH` frames, where ``recvmsg`` costs two per frame -- Python resolves the interface name of every
 AF_PACKET source address with an ioctl); a packet socket ignores the host's own transmissions
-(``PACKET_IGNORE_OUTGOING``), gets a receive buffer that rides out a few milliseconds off the CPU at line rate
-(:data:`RCVBUF`), and may carry a classic BPF filter (:meth:`LinkSocket.attach_filter`) so that a daemon whose
+(``PACKET_IGNORE_OUTGOING``) and, by a socket filter, frames for other hosts (:data:`PKTTYPE_PRELUDE`: then no
+source address is copied out per frame), gets a receive buffer that rides out a few milliseconds off the CPU at
+line rate (:data:`RCVBUF`), and may carry a classic BPF filter (:meth:`LinkSocket.attach_filter`) so that a daemon whose
 kernel forwards the bulk traffic is not woken for every packet of it.
 """
 
@@ -38,6 +39,7 @@ AUXDATA = struct.Struct("=IIIHHHH")  # struct tpacket_auxdata
 UDP, TCP = 17, 6
 _AUX_SPACE = socket.CMSG_SPACE(AUXDATA.size)
 _NOT_OURS = (PACKET_OUTGOING, PACKET_OTHERHOST)
+_OURS_TYPES = bytes(t for t in range(256) if t not in _NOT_OURS)  # deleted by translate: what is left is not ours
 
 
 def complete_checksum(frame: bytes) -> bytes:
@@ -58,9 +60,18 @@ def complete_checksum(frame: bytes) -> bytes:
     return frame[:54] + bytes(upper) + frame[54 + len(upper):]
 
 
+SKF_AD_PKTTYPE = 0xFFFFF000 + 4  # classic BPF ancillary load of the packet type (SKF_AD_OFF + SKF_AD_PKTTYPE)
+# A socket filter's first instructions: frames of other hosts and our own transmissions are dropped in the kernel
+# (what receive() would drop by their packet type); the rest goes on to the next instruction.
+PKTTYPE_PRELUDE = [(0x20, 0, 0, SKF_AD_PKTTYPE),  # ld [pkttype]
+                   (0x15, 1, 0, PACKET_OTHERHOST), (0x15, 0, 1, PACKET_OUTGOING),  # jeq -> drop
+                   (0x06, 0, 0, 0)]  # drop: ret #0
+_ACCEPT = [(0x06, 0, 0, 0xFFFFFFFF)]
+
 RECV_BATCH = 32  # frames per recvmmsg; must not exceed what the event loop drains per wake-up (runner.MAX_BATCH)
 RECV_SLOT = 65536  # octets per frame buffer: any IPv6 packet (without jumbograms) with its Ethernet header
 MSG_DONTWAIT, MSG_TRUNC = 0x40, 0x20
+_NO_CSUM_BIT = bytes(b for b in range(256) if not b & TP_STATUS_CSUMNOTREADY)  # translate deletes these
 
 
 class _IoVec(ctypes.Structure):
@@ -83,16 +94,18 @@ _NAME_SIZE, _CONTROL_SIZE = 32, 64  # struct sockaddr_ll (20 octets); CMSG_SPACE
 class BatchReceiver:
     """``recvmmsg(2)`` on a packet socket: up to ``count`` frames per system call, each read with its packet type
     (``sockaddr_ll.sll_pkttype``) and the ``tp_status`` of its ``PACKET_AUXDATA``, as :meth:`LinkSocket.receive`
-    reads one.  Raises OSError (errno set) where libc has no ``recvmmsg``."""
+    reads one.  ``addresses=False``: no source address (so no packet type) is read, for a socket whose filter
+    already drops frames of other hosts and our own (:data:`PKTTYPE_PRELUDE`): the kernel then copies no
+    ``sockaddr_ll`` per frame.  Raises OSError (errno set) where libc has no ``recvmmsg``."""
 
-    def __init__(self, fd: int, count: int = RECV_BATCH, slot: int = RECV_SLOT) -> None:
+    def __init__(self, fd: int, count: int = RECV_BATCH, slot: int = RECV_SLOT, addresses: bool = True) -> None:
         try:
             call = ctypes.CDLL(None, use_errno=True).recvmmsg
         except AttributeError:
             raise OSError(errno.ENOSYS, "recvmmsg is not available") from None
         call.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_void_p]
         call.restype = ctypes.c_int
-        self.call, self.fd, self.count, self.slot = call, fd, count, slot
+        self.call, self.fd, self.count, self.slot, self.addresses = call, fd, count, slot, addresses
         self.data = ctypes.create_string_buffer(count * slot)
         self.names = ctypes.create_string_buffer(count * _NAME_SIZE)
         self.controls = ctypes.create_string_buffer(count * _CONTROL_SIZE)
@@ -102,7 +115,8 @@ class BatchReceiver:
         for k in range(count):
             self.iov[k].base, self.iov[k].len = data + k * slot, slot
             hdr = self.msgs[k].hdr
-            hdr.name, hdr.namelen = names + k * _NAME_SIZE, _NAME_SIZE
+            if addresses:  # else the socket's filter drops what the packet type would (PKTTYPE_PRELUDE)
+                hdr.name, hdr.namelen = names + k * _NAME_SIZE, _NAME_SIZE
             hdr.iov, hdr.iovlen = ctypes.addressof(self.iov[k]), 1
             hdr.control, hdr.controllen = controls + k * _CONTROL_SIZE, _CONTROL_SIZE
         self.address = ctypes.addressof(self.msgs)
@@ -125,6 +139,10 @@ class BatchReceiver:
         # the byte of tp_status holding TP_STATUS_CSUMNOTREADY (bit 3), in the first control buffer
         self.status_byte_in = data_at + (0 if sys.byteorder == "little" else 3)
         self.status_byte = self.status_byte_in
+        # msg_len of every message, as one strided view of the message array (native unsigned ints)
+        self.msg_lens = self.msgs_view.cast("I")
+        self.len_index, self.stride_ints = len_at // 4, self.stride // 4
+        self.slots = [self.data_view[k * slot:(k + 1) * slot] for k in range(count)]  # frame k's buffer
 
     def receive(self) -> list[bytes]:
         """The frames waiting, at most ``count`` (fewer when some were not for this host): frames of other hosts
@@ -137,6 +155,23 @@ class BatchReceiver:
             if err in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR):
                 return []
             raise OSError(err, os.strerror(err))
+        if n == 0:
+            return []
+        # the common case in a few C calls for the whole batch: no frame truncated (each shorter than its slot),
+        # none of another host or our own (packet types), none with an unfinished checksum (no status byte
+        # with the bit); else the frame-by-frame loop below sorts them out (the same result, one at a time)
+        lengths = self.msg_lens[self.len_index:n * self.stride_ints:self.stride_ints].tolist()
+        if max(lengths) < self.slot \
+                and not (self.addresses
+                         and self.names_view[10:n * _NAME_SIZE:_NAME_SIZE].tobytes().translate(None, _OURS_TYPES)) \
+                and not self.controls_view[self.status_byte:n * _CONTROL_SIZE:_CONTROL_SIZE].tobytes().translate(
+                    None, _NO_CSUM_BIT):
+            return [view[:length].tobytes() for view, length in zip(self.slots, lengths)]
+        return self._sort(n)
+
+    def _sort(self, n: int) -> list[bytes]:
+        """The ``n`` frames received, one at a time: truncated ones, those of other hosts and our own
+        transmissions left out, unfinished transport checksums completed."""
         out = []
         append = out.append
         msgs, names, controls, data = self.msgs_view, self.names_view, self.controls_view, self.data_view
@@ -170,8 +205,15 @@ class LinkSocket:
 
     def __init__(self, ifname: str) -> None:
         self.name = ifname
-        # protocol in network order for socket(), host order for bind() (see the platform notes)
-        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IPV6))
+        # no protocol yet (nothing is queued before the filter is on); bind() gives it, in host order there (see the
+        # platform notes)
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        self._prelude = False  # PKTTYPE_PRELUDE heads this socket's filter
+        try:
+            self._set_filter(PKTTYPE_PRELUDE + _ACCEPT)
+            self._prelude = True
+        except OSError:
+            pass  # receive() drops those frames by their packet type
         self.sock.bind((ifname, ETH_P_IPV6))
         self.sock.setblocking(False)
         self.mac: bytes = self.sock.getsockname()[4]
@@ -194,13 +236,17 @@ class LinkSocket:
         self._pending: collections.deque[bytes] = collections.deque()
         self._handed_out = False  # a batch was handed out since the last None
         try:
-            self._batch: BatchReceiver | None = BatchReceiver(self.sock.fileno())
+            self._batch: BatchReceiver | None = BatchReceiver(self.sock.fileno(), addresses=not self._prelude)
         except OSError:
             self._batch = None  # no recvmmsg: one recvmsg per frame
 
     def attach_filter(self, program: list[tuple[int, int, int, int]]) -> None:
         """Attach a classic BPF program, ``(code, jt, jf, k)`` per instruction, run on each frame before it is
-        queued (a frame it returns 0 for is never copied to this socket)."""
+        queued (a frame it returns 0 for is never copied to this socket); behind :data:`PKTTYPE_PRELUDE` where the
+        socket has it."""
+        self._set_filter(PKTTYPE_PRELUDE + program if getattr(self, "_prelude", False) else program)
+
+    def _set_filter(self, program: list[tuple[int, int, int, int]]) -> None:
         code = b"".join(struct.pack("=HBBI", *insn) for insn in program)
         buf = ctypes.create_string_buffer(code, len(code))
         fprog = struct.pack("HP", len(program), ctypes.addressof(buf))  # struct sock_fprog, native alignment

@@ -42,7 +42,7 @@ from ..wire import DecodeError, decode_frame, encode_packet, fastpath, fmt, is_l
 from .control import ControlServer
 from .linkio import RECV_BATCH, LinkSocket, RawSender
 
-MAX_BATCH = 64  # frames read from one socket before the loop looks at timers again
+MAX_BATCH = 128  # frames read from one socket before the loop looks at timers again (~0.4 ms at full load)
 COMMIT_AFTER = 0.02  # s: while frames keep coming, staged changes and held sends wait this long at most
 COMMIT_DEADLINE = 10.0  # s: a started commit still running after this is abandoned (logged), what it held sent
 LOG_BURST = 20  # log lines per second and per flood-prone event; the rest are counted, not written
