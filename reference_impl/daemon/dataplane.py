@@ -43,7 +43,6 @@ _OUTER = struct.Struct("!IHBB16s16s").pack  # RFC 2473 outer header: version, pa
 # all that behind an Ethernet header
 _OUTER_HEAD = struct.Struct("!IHBB16s16s7sB").pack
 _ETH_OUTER_HEAD = struct.Struct("!14sIHBB16s16s7sB").pack
-_HOP_LIMITS = [bytes((h,)) for h in range(256)]
 _DECREMENTED = [bytes((max(h - 1, 0),)) for h in range(256)]  # a hop limit (> 1) as forwarded: one less
 
 
@@ -171,7 +170,7 @@ class TunnelPlane:
             return True
         # RFC 2473 IPv6-in-IPv6 to the care-of address around the packet, its hop limit decremented
         packet = (_OUTER(_VERSION_6, len(frame) - 14, TUNNEL, 64, self.address, lcoa)
-                  + frame[14:21] + _HOP_LIMITS[hop_limit - 1] + frame[22:])
+                  + frame[14:21] + _DECREMENTED[hop_limit] + frame[22:])
         try:
             self._raw_send(packet)
         except OSError as exc:
@@ -348,7 +347,7 @@ class TunnelPlane:
             self.counters["hop_limit_exceeded"] += 1
             return
         if self._send(_OUTER(_VERSION_6, len(packet), TUNNEL, 64, self.address, lcoa)
-                      + packet[:7] + _HOP_LIMITS[hop_limit - 1] + packet[8:]):
+                      + packet[:7] + _DECREMENTED[hop_limit] + packet[8:]):
             self.counters["tunnelled"] += 1
 
     def _send(self, packet: bytes) -> bool:
@@ -386,7 +385,7 @@ class TunnelPlane:
         if hop_limit <= 1:
             self.counters["hop_limit_exceeded"] += 1
             return
-        self._send(frame[54:61] + _HOP_LIMITS[hop_limit - 1] + frame[62:end])
+        self._send(frame[54:61] + _DECREMENTED[hop_limit] + frame[62:end])
 
 
 ROUTE_PROTO = "99"  # marks this daemon's kernel routes, so a restart can flush stale ones

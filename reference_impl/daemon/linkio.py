@@ -203,12 +203,13 @@ class BatchReceiver:
 class LinkSocket:
     """Every IPv6 frame of one interface (not our own sends, not frames for other hosts)."""
 
+    _prelude = False  # PKTTYPE_PRELUDE heads this socket's filter
+
     def __init__(self, ifname: str) -> None:
         self.name = ifname
         # no protocol yet (nothing is queued before the filter is on); bind() gives it, in host order there (see the
         # platform notes)
         self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
-        self._prelude = False  # PKTTYPE_PRELUDE heads this socket's filter
         try:
             self._set_filter(PKTTYPE_PRELUDE + _ACCEPT)
             self._prelude = True
@@ -244,7 +245,7 @@ class LinkSocket:
         """Attach a classic BPF program, ``(code, jt, jf, k)`` per instruction, run on each frame before it is
         queued (a frame it returns 0 for is never copied to this socket); behind :data:`PKTTYPE_PRELUDE` where the
         socket has it."""
-        self._set_filter(PKTTYPE_PRELUDE + program if getattr(self, "_prelude", False) else program)
+        self._set_filter(PKTTYPE_PRELUDE + program if self._prelude else program)
 
     def _set_filter(self, program: list[tuple[int, int, int, int]]) -> None:
         code = b"".join(struct.pack("=HBBI", *insn) for insn in program)

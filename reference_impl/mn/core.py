@@ -487,9 +487,8 @@ class MnCore:
         cfg = self.config
         entry = self.bul.get(("ha", cfg.home_agent)) if cfg.home_agent is not None else None
         if entry is None or entry.state == "failed" or (entry.expires is None and entry.state != "sending"):
-            if entry is not None:
-                self._drop_entry(entry, "home")
-            return [_log("home_address_usable", text="at home with no home registration to delete")]
+            dropped = [] if entry is None else self._drop_entry(entry, "home")
+            return dropped + [_log("home_address_usable", text="at home with no home registration to delete")]
         lasts = max([entry.expires if entry.expires is not None else -_INF] +
                     [at + lifetime for at, lifetime in entry.sent.values()])
         for kind in ("retx", "refresh", "expire"):
@@ -943,10 +942,9 @@ class MnCore:
         """One transmission of the at-home de-registration (RFC 6275 §11.5.5, §6.1.7: "The deletion of a binding
         MUST be indicated by setting the Lifetime field to 0"); none once the binding it deletes has run out."""
         if now >= entry.dereg_until:
-            self._timers.cancel(("retx", entry.key))
-            self._drop_entry(entry, "expired")
-            return [_log("home_deregistration_moot", ha=entry.peer,
-                         text="the home binding has expired at the home agent meanwhile")] + \
+            return self._drop_entry(entry, "expired") + [
+                _log("home_deregistration_moot", ha=entry.peer,
+                     text="the home binding has expired at the home agent meanwhile")] + \
                 self._home_reclaimed(now, "home binding expired")
         entry.seq = (entry.seq + 1) & 0xFFFF
         self._last_seq[entry.key] = entry.seq
